@@ -40,18 +40,18 @@ extern "C" {
 /* Result codes. */
 enum {
     MMKV_OK = 0,
-    MMKV_NOTFOUND,  /* no entry with that key; mmkv_unlink: no such mapping */
-    MMKV_EXISTS,    /* insert of a key that is already present */
-    MMKV_BUSY,      /* the lock could not be had within the timeout */
-    MMKV_FULL,      /* the mapping has no room for the change */
-    MMKV_TOOBIG,    /* a key or value larger than the documented limits */
-    MMKV_READONLY,  /* a write through a handle opened read-only */
-    MMKV_CORRUPT,   /* the mapping's contents are damaged */
-    MMKV_FORMAT,    /* not a mapping of ours, or another format version */
-    MMKV_CANTOPEN,  /* no such mapping/file, it exists already, or no access */
-    MMKV_INVALID,   /* a bad argument (name, size, mode, misuse) */
-    MMKV_NOMEM,     /* out of process memory */
-    MMKV_IOERR      /* the operating system refused (see the message) */
+    MMKV_NOTFOUND, /* no entry with that key; mmkv_unlink: no such mapping */
+    MMKV_EXISTS,   /* insert of a key that is already present */
+    MMKV_BUSY,     /* the lock could not be had within the timeout */
+    MMKV_FULL,     /* the mapping has no room for the change */
+    MMKV_TOOBIG,   /* a key or value larger than the documented limits */
+    MMKV_READONLY, /* a write through a handle opened read-only */
+    MMKV_CORRUPT,  /* the mapping's contents are damaged */
+    MMKV_FORMAT,   /* not a mapping of ours, or another format version */
+    MMKV_CANTOPEN, /* no such mapping/file, it exists already, or no access */
+    MMKV_INVALID,  /* a bad argument (name, size, mode, misuse) */
+    MMKV_NOMEM,    /* out of process memory */
+    MMKV_IOERR     /* the operating system refused (see the message) */
 };
 
 /* Value types.  MMKV_TEXT and MMKV_BLOB are also the two key types. */
@@ -102,12 +102,12 @@ typedef struct mmkv_value {
 
 /* Figures returned by mmkv_stat. */
 typedef struct mmkv_stats {
-    uint64_t entries;    /* committed entries (and this handle's pending ones) */
-    uint64_t capacity;   /* bytes of the mapping */
-    uint64_t used;       /* bytes taken by the header, entries, index and pending */
-    uint64_t kv_bytes;   /* bytes of keys and values of the entries */
-    uint64_t slots;      /* slots of the hash index */
-    uint32_t format;     /* format version of the mapping */
+    uint64_t entries;  /* committed entries (and this handle's pending ones) */
+    uint64_t capacity; /* bytes of the mapping */
+    uint64_t used;     /* bytes taken by the header, entries, index and pending */
+    uint64_t kv_bytes; /* bytes of keys and values of the entries */
+    uint64_t slots;    /* slots of the hash index */
+    uint32_t format;   /* format version of the mapping */
 } mmkv_stats;
 
 typedef struct mmkv mmkv;

@@ -41,8 +41,7 @@ typedef struct mmkv_os_map mmkv_os_map;
 ** it open.  On failure returns an MMKV_ code and writes a message into
 ** err (errsz bytes).  timeout_ms bounds the wait for the init lock. */
 int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsigned perms,
-                 int timeout_ms, mmkv_os_map **out, int *created, int *sole, char *err,
-                 int errsz);
+                 int timeout_ms, mmkv_os_map **out, int *created, int *sole, char *err, int errsz);
 
 /* Releases the init lock taken by mmkv_os_open. */
 void mmkv_os_open_done(mmkv_os_map *m);

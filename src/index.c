@@ -1,0 +1,189 @@
+/*
+** index.c -- the hash index: an open-addressing table of 64-bit slots.
+**
+** A slot holds (upper 32 bits of the key's hash) << 32 | (record offset / 8);
+** 0 is empty.  Lookups start at the hash's home slot, h32 * n >> 32, and
+** probe forward (Robin Hood order: a probe stops as soon as it meets an
+** entry nearer its own home than the probe is to the key's, so misses stay
+** short even at 90% load).  Deletion shifts the following run back, so
+** there are no tombstones.  The table grows by doubling inside the heap; if
+** the heap cannot hold twice the table, it takes the largest step that fits.
+*/
+#include "store_int.h"
+
+/* Returns the home slot of hash half h32 in a table of n slots. */
+static uint64_t home(uint32_t h32, uint64_t n)
+{
+    return ((uint64_t)h32 * n) >> 32;
+}
+
+/* Returns how far slot i is from home. */
+static uint64_t dist(uint64_t i, uint64_t home_i, uint64_t n)
+{
+    return i >= home_i ? i - home_i : i + n - home_i;
+}
+
+static uint64_t next_slot(uint64_t i, uint64_t n)
+{
+    return i + 1 == n ? 0 : i + 1;
+}
+
+/* Finds the index block: *slots and *n.  Returns MMKV_OK or MMKV_CORRUPT. */
+int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n)
+{
+    uint64_t off = s->hdr->table_off, top = s->hdr->heap_top;
+    if (off < HDR_SIZE || off % 8 || off + 8 > top) return store_corrupt(s, "index offset");
+    uint64_t w = blk_word(s, off);
+    if (w_state(w) != BS_TABLE || w_size(w) > top - off || w_size(w) < 8 + 8 * MIN_SLOTS ||
+        w_size(w) % 8)
+        return store_corrupt(s, "index block");
+    *slots = (uint64_t *)(void *)(s->base + off + 8);
+    *n = (w_size(w) - 8) / 8;
+    return MMKV_OK;
+}
+
+/* Returns non-zero if the record r has key k. */
+static int same_key(const struct rec *r, const mmkv_key *k)
+{
+    return r->key.type == k->type && r->key.n == k->n &&
+           (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
+}
+
+/* Looks up k (hash h).  On MMKV_OK, *slot is its slot and *r its record.
+** Returns MMKV_OK, MMKV_NOTFOUND or MMKV_CORRUPT. */
+int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, struct rec *r)
+{
+    uint64_t *t = NULL, n = 0;
+    int rc = index_table(s, &t, &n);
+    if (rc) return rc;
+    uint32_t h32 = (uint32_t)(h >> 32);
+    uint64_t i = home(h32, n);
+    for (uint64_t d = 0; d < n; d++) {
+        uint64_t e = t[i];
+        if (e == 0 || dist(i, home((uint32_t)(e >> 32), n), n) < d) return MMKV_NOTFOUND;
+        if ((uint32_t)(e >> 32) == h32) {
+            rc = rec_decode(s, (uint64_t)(uint32_t)e * 8, r);
+            if (rc) return rc;
+            if (same_key(r, k)) {
+                *slot = i;
+                return MMKV_OK;
+            }
+        }
+        i = next_slot(i, n);
+    }
+    return MMKV_NOTFOUND;
+}
+
+/* Places entry e in table t of n slots (the key must be absent).
+** Returns MMKV_OK, or MMKV_CORRUPT if the table has no empty slot. */
+static int place(uint64_t *t, uint64_t n, uint64_t e)
+{
+    uint64_t i = home((uint32_t)(e >> 32), n), d = 0;
+    for (uint64_t step = 0; step < n; step++, d++) {
+        uint64_t cur = t[i];
+        if (cur == 0) {
+            t[i] = e;
+            return MMKV_OK;
+        }
+        uint64_t cd = dist(i, home((uint32_t)(cur >> 32), n), n);
+        if (cd < d) {
+            t[i] = e;
+            e = cur;
+            d = cd;
+        }
+        i = next_slot(i, n);
+    }
+    return MMKV_CORRUPT;
+}
+
+/* Adds the record at rec_off (hash h) to the index.  The caller made room
+** with index_reserve.  Returns MMKV_OK or MMKV_CORRUPT. */
+int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off)
+{
+    uint64_t *t = NULL, n = 0;
+    int rc = index_table(s, &t, &n);
+    if (rc) return rc;
+    if (place(t, n, (h >> 32 << 32) | (rec_off / 8))) return store_corrupt(s, "index is full");
+    s->hdr->entries++;
+    return MMKV_OK;
+}
+
+/* Points slot i at a new record of the same key. */
+void index_set_at(struct mmkv *s, uint64_t slot, uint64_t h, uint64_t rec_off)
+{
+    uint64_t *t = NULL, n = 0;
+    if (index_table(s, &t, &n) == MMKV_OK && slot < n) t[slot] = (h >> 32 << 32) | (rec_off / 8);
+}
+
+/* Empties slot i and shifts the run after it back.  Returns MMKV_OK or
+** MMKV_CORRUPT. */
+int index_remove_at(struct mmkv *s, uint64_t i)
+{
+    uint64_t *t = NULL, n = 0;
+    int rc = index_table(s, &t, &n);
+    if (rc) return rc;
+    if (i >= n) return store_corrupt(s, "index slot");
+    for (uint64_t step = 0; step < n; step++) {
+        uint64_t j = next_slot(i, n), e = t[j];
+        if (e == 0 || dist(j, home((uint32_t)(e >> 32), n), n) == 0) break;
+        t[i] = e;
+        i = j;
+    }
+    t[i] = 0;
+    s->hdr->entries--;
+    return MMKV_OK;
+}
+
+/* Allocates an empty index block of n slots.  Returns MMKV_OK, MMKV_FULL or
+** MMKV_CORRUPT. */
+static int new_table(struct mmkv *s, uint64_t n, uint64_t *off)
+{
+    if (n > (MAX_BLOCK - 8) / 8) return MMKV_FULL;
+    uint32_t size = (uint32_t)(8 + 8 * n);
+    int rc = heap_alloc(s, size, off);
+    if (rc) return rc;
+    memset(s->base + *off + 8, 0, size - 8);
+    blk_set_word(s, *off, w_make(size, BS_TABLE, 0, 0));
+    return MMKV_OK;
+}
+
+/* Makes the index a fresh, empty table of n slots (for a new mapping). */
+int index_create(struct mmkv *s, uint64_t n)
+{
+    uint64_t off;
+    int rc = new_table(s, n, &off);
+    if (rc == MMKV_OK) s->hdr->table_off = off;
+    return rc;
+}
+
+/* Moves every entry of the current table into a new one of m slots. */
+static int regrow(struct mmkv *s, uint64_t *t, uint64_t n, uint64_t m)
+{
+    uint64_t off, old = s->hdr->table_off;
+    int rc = new_table(s, m, &off);
+    if (rc) return rc;
+    uint64_t *nt = (uint64_t *)(void *)(s->base + off + 8);
+    for (uint64_t i = 0; i < n; i++)
+        if (t[i] && place(nt, m, t[i])) return store_corrupt(s, "index regrow");
+    s->hdr->table_off = off;
+    heap_free(s, old);
+    return MMKV_OK;
+}
+
+/* Makes sure the index can hold `want` entries within its load limit,
+** growing it if needed.  Returns MMKV_OK, MMKV_FULL or MMKV_CORRUPT. */
+int index_reserve(struct mmkv *s, uint64_t want)
+{
+    uint64_t *t = NULL, n = 0;
+    int rc = index_table(s, &t, &n);
+    if (rc) return rc;
+    if (want * LOAD_DEN <= n * LOAD_NUM) return MMKV_OK;
+    uint64_t least = want * LOAD_DEN / LOAD_NUM + 1;
+    for (unsigned shift = 0; shift < 4; shift++) {
+        uint64_t m = n + (n >> shift);
+        if (m < least) break;
+        rc = regrow(s, t, n, m);
+        if (rc != MMKV_FULL) return rc;
+    }
+    return MMKV_FULL;
+}

@@ -1,0 +1,161 @@
+/*
+** store_int.h -- the on-mapping layout and the store's internal interfaces.
+**
+** Layout (all integers in the host's byte order; offsets are from the start
+** of the mapping, so each process may map it at its own address):
+**
+**   [0, 4096)        header (struct mmkv_hdr), including the lock word
+**   [4096, top)      the heap: a walkable sequence of blocks
+**   [top, capacity)  never used yet
+**
+** Every block starts with one 64-bit word (see BLK_* below):
+**   bits  0..31  size of the block in bytes (multiple of 8, at least 16)
+**   bits 32..39  state (BS_*)
+**   bits 40..47  key type (bit 0: blob), value type (bits 1..3),
+**                padding bytes at the end (bits 4..6)
+**   bits 48..63  key length in bytes
+** A record block holds the key bytes, then the value bytes (8 bytes for an
+** integer or a real).  The index is itself a block (state BS_TABLE) of
+** 64-bit slots: low 32 bits the record's offset / 8 (0 = empty), high 32
+** bits the upper half of the key's hash.  A free block holds, after its
+** word, the offset / 8 of the next free block of its size class.
+**
+** The heap is the truth: from the block states alone, the committed set of
+** entries can always be rebuilt (recover.c).  A transaction never changes a
+** live record in place; it adds NEW records and marks replaced or deleted
+** ones DEAD, and its commit turns NEW into LIVE and DEAD into FREE.
+*/
+#ifndef MMKV_STORE_INT_H
+#define MMKV_STORE_INT_H
+
+#include "mmkv.h"
+#include "os.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define MMKV_MAGIC 0x70616d6d2d716c73ull /* "sql-mmap" little-endian */
+#define HDR_SIZE 4096u
+#define NCLASS 128 /* free lists: 0..126 exact sizes 16..1024, 127 larger */
+#define SMALL_MAX 1024u
+#define MIN_BLOCK 16u
+#define MAX_BLOCK 0xFFFFFFF8u
+#define MIN_SLOTS 64u
+#define LOAD_NUM 9u /* the index grows past 9/10 full */
+#define LOAD_DEN 10u
+
+/* Block states. */
+enum {
+    BS_FREE = 0xA1,
+    BS_LIVE = 0xB2,
+    BS_NEW = 0xC3,
+    BS_DEAD = 0xD4,
+    BS_GONE = 0xE5,
+    BS_TABLE = 0xF6
+};
+
+/* The header at offset 0.  Fields are read and written under the lock,
+** except `entries`, read without it as a planner's estimate. */
+struct mmkv_hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t capacity;   /* bytes of the mapping */
+    uint64_t generation; /* changes when the mapping is resized (not yet) */
+    uint64_t seed;       /* hash seed, random per mapping */
+    uint64_t commits;    /* number of committed write transactions */
+    uint64_t heap_top;   /* end of the blocks laid so far */
+    uint64_t table_off;  /* offset of the index block */
+    uint64_t entries;    /* entries reachable from the index */
+    uint64_t used;       /* bytes of blocks not free, header included */
+    uint64_t kv_bytes;   /* bytes of keys and values in the index */
+    uint32_t dirty;      /* a writer has changed data and not yet finished */
+    uint32_t committing; /* the writer has passed its commit point */
+    uint32_t free_head[NCLASS];
+    unsigned char pad[64 - ((12 * 8 + 4 * NCLASS) % 64)];
+    unsigned char lock[MMKV_OS_LOCK_BYTES];
+};
+
+_Static_assert(sizeof(struct mmkv_hdr) <= HDR_SIZE, "header fits its page");
+
+/* One operation of the open transaction, for commit and rollback. */
+struct txop {
+    uint32_t unit; /* block offset / 8 */
+    uint8_t kind;  /* OP_INS or OP_DEL */
+};
+enum { OP_INS = 1, OP_DEL = 2 };
+
+/* A decoded record. */
+struct rec {
+    uint64_t off;  /* block offset */
+    uint32_t size; /* block size */
+    int state;
+    mmkv_key key;   /* points into the mapping */
+    mmkv_value val; /* p points into the mapping */
+};
+
+struct mmkv {
+    mmkv_os_map *os;
+    unsigned char *base;
+    uint64_t cap;
+    struct mmkv_hdr *hdr;
+    int readonly;
+    int timeout_ms;
+    int locked; /* this handle holds the lock */
+    int in_txn; /* a write transaction is open */
+    struct txop *ops;
+    size_t nops, capops;
+    char where[4200]; /* "alpha" or the file path, for messages */
+    int is_file;
+    char err[4400];
+};
+
+/* --- block words (heap.c) --- */
+uint64_t blk_word(const struct mmkv *s, uint64_t off);
+void blk_set_word(struct mmkv *s, uint64_t off, uint64_t w);
+static inline uint32_t w_size(uint64_t w)
+{
+    return (uint32_t)w;
+}
+static inline int w_state(uint64_t w)
+{
+    return (int)((w >> 32) & 0xff);
+}
+static inline uint64_t w_make(uint32_t size, int state, unsigned types, uint32_t klen)
+{
+    return (uint64_t)size | ((uint64_t)state << 32) | ((uint64_t)types << 40) |
+           ((uint64_t)klen << 48);
+}
+void blk_set_state(struct mmkv *s, uint64_t off, int state);
+
+/* --- the heap allocator (heap.c) --- */
+int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off);
+void heap_free(struct mmkv *s, uint64_t off);
+int heap_coalesce(struct mmkv *s);
+int rec_decode(struct mmkv *s, uint64_t off, struct rec *r);
+uint32_t rec_size(const mmkv_key *k, const mmkv_value *v);
+int rec_write(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, uint64_t *off);
+
+/* --- the hash index (index.c) --- */
+uint64_t key_hash(uint64_t seed, const mmkv_key *k);
+int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, struct rec *r);
+int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off);
+int index_remove_at(struct mmkv *s, uint64_t slot);
+void index_set_at(struct mmkv *s, uint64_t slot, uint64_t h, uint64_t rec_off);
+int index_reserve(struct mmkv *s, uint64_t entries);
+int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n);
+int index_create(struct mmkv *s, uint64_t n);
+
+/* --- recovery and checks (recover.c) --- */
+int store_recover(struct mmkv *s);
+int store_check(struct mmkv *s, char **report);
+
+/* --- errors (store.c) --- */
+int store_err(struct mmkv *s, int rc, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int store_corrupt(struct mmkv *s, const char *what);
+
+#endif

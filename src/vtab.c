@@ -1,0 +1,573 @@
+/*
+** vtab.c -- the `mmap` virtual table: SQL rows over a mapped key/value store.
+**
+** USAGE
+**   CREATE VIRTUAL TABLE temp.cfg USING mmap(name='alpha', size='1M');
+**   INSERT INTO cfg VALUES ('foo', 'hello'), ('bar', 77);
+**   SELECT value FROM cfg WHERE key = 'foo';
+**
+** Schema: key TEXT PRIMARY KEY NOT NULL, value -- WITHOUT ROWID.
+** Keys take TEXT affinity (integers and reals are stored as their text,
+** blobs stay blobs); values keep their storage class and bits.
+**
+** Plans (xBestIndex):
+**   idxNum 0  full scan: every entry, copied under the lock as of one moment.
+**   idxNum 1  key lookup: `key = ?` (and each value of `key IN (...)`), with
+**             the BINARY collation; one hash probe, at most one row.
+** Nothing is ordered: ORDER BY is left to SQLite.
+**
+** Transactions: xBegin takes the mapping's lock (mmkv_begin) and xCommit or
+** xRollback releases it, so a statement or transaction that writes sees and
+** changes the table alone.  Savepoints map onto store marks.
+*/
+#include "vtab.h"
+SQLITE_EXTENSION_INIT3
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+
+/* One row copied out of the store. */
+typedef struct mm_row {
+    mmkv_key key;
+    mmkv_value val;
+} mm_row;
+
+/* A cursor: the rows of one xFilter, with their bytes in one arena. */
+typedef struct mm_cursor {
+    sqlite3_vtab_cursor base;
+    mm_row *rows;
+    size_t nrows, caprows, at;
+    unsigned char *arena;
+    size_t used, cap;
+    void *vbuf; /* value buffer for lookups */
+    size_t vbufsz;
+} mm_cursor;
+
+int mm_sqlite_code(int rc)
+{
+    switch (rc) {
+    case MMKV_OK:
+        return SQLITE_OK;
+    case MMKV_EXISTS:
+        return SQLITE_CONSTRAINT_PRIMARYKEY;
+    case MMKV_BUSY:
+        return SQLITE_BUSY;
+    case MMKV_FULL:
+        return SQLITE_FULL;
+    case MMKV_TOOBIG:
+        return SQLITE_TOOBIG;
+    case MMKV_READONLY:
+        return SQLITE_READONLY;
+    case MMKV_CORRUPT:
+        return SQLITE_CORRUPT;
+    case MMKV_NOMEM:
+        return SQLITE_NOMEM;
+    case MMKV_IOERR:
+        return SQLITE_IOERR;
+    default:
+        return SQLITE_ERROR;
+    }
+}
+
+int mm_store_error(mm_vtab *t, int rc)
+{
+    sqlite3_free(t->base.zErrMsg);
+    t->base.zErrMsg = sqlite3_mprintf("mmap: %s", mmkv_errmsg(t->store));
+    return mm_sqlite_code(rc);
+}
+
+/* Sets a constraint message as an ordinary table words it. */
+static int constraint_error(mm_vtab *t, int code, const char *kind)
+{
+    sqlite3_free(t->base.zErrMsg);
+    t->base.zErrMsg = sqlite3_mprintf("%s constraint failed: %s.key", kind, t->table);
+    return code;
+}
+
+/* Adds t to its connection's registry. */
+static void registry_add(mm_registry *reg, mm_vtab *t)
+{
+    t->next = reg->first;
+    reg->first = t;
+}
+
+/* Removes t from the registry. */
+static void registry_remove(mm_registry *reg, mm_vtab *t)
+{
+    for (mm_vtab **p = &reg->first; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            return;
+        }
+}
+
+/* Frees a table object and closes its store. */
+static void vtab_free(mm_vtab *t)
+{
+    if (!t) return;
+    mmkv_close(t->store);
+    sqlite3_free(t->schema);
+    sqlite3_free(t->table);
+    sqlite3_free(t->marks);
+    sqlite3_free(t);
+}
+
+/* xCreate and xConnect: parse the arguments, open or create the mapping,
+** declare the schema.  A mapping outlives its tables, so both are one. */
+static int mmConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                     char **err)
+{
+    mmkv_options o;
+    char *msg = NULL;
+    int rc = mm_parse_args(argc, argv, &o, err);
+    if (rc != SQLITE_OK) return rc;
+    mm_vtab *t = sqlite3_malloc(sizeof *t);
+    if (!t) {
+        mm_free_options(&o);
+        return SQLITE_NOMEM;
+    }
+    memset(t, 0, sizeof *t);
+    t->db = db;
+    t->mode = o.mode;
+    t->schema = sqlite3_mprintf("%s", argv[1]);
+    t->table = sqlite3_mprintf("%s", argv[2]);
+    int src = mmkv_open(&o, &t->store, &msg);
+    mm_free_options(&o);
+    if (src != MMKV_OK) {
+        *err = sqlite3_mprintf("mmap: %s", msg ? msg : mmkv_strerror(src));
+        free(msg);
+        vtab_free(t);
+        return mm_sqlite_code(src);
+    }
+    rc = t->schema && t->table ? sqlite3_declare_vtab(db, SCHEMA) : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    if (rc != SQLITE_OK) {
+        vtab_free(t);
+        return rc;
+    }
+    t->reg = aux;
+    registry_add(aux, t);
+    *out = &t->base;
+    return SQLITE_OK;
+}
+
+/* xDisconnect and xDestroy: detach this connection; the mapping stays. */
+static int mmDisconnect(sqlite3_vtab *vt)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    registry_remove(t->reg, t);
+    vtab_free(t);
+    return SQLITE_OK;
+}
+
+/* xBestIndex: a usable `key = ?` with BINARY collation makes plan 1. */
+static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    for (int i = 0; i < info->nConstraint; i++) {
+        const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+        if (!c->usable || c->iColumn != 0 || c->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+        if (sqlite3_stricmp(sqlite3_vtab_collation(info, i), "BINARY") != 0) continue;
+        info->aConstraintUsage[i].argvIndex = 1;
+        info->aConstraintUsage[i].omit = 1;
+        info->idxNum = 1;
+        info->idxStr = "key=?";
+        info->estimatedCost = 1.0;
+        info->estimatedRows = 1;
+        info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
+        return SQLITE_OK;
+    }
+    double n = (double)mmkv_estimate(t->store);
+    info->idxNum = 0;
+    info->estimatedCost = 10.0 + 2.0 * n;
+    info->estimatedRows = (sqlite3_int64)n + 1;
+    return SQLITE_OK;
+}
+
+static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+{
+    (void)vt;
+    mm_cursor *c = sqlite3_malloc(sizeof *c);
+    if (!c) return SQLITE_NOMEM;
+    memset(c, 0, sizeof *c);
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int mmClose(sqlite3_vtab_cursor *cur)
+{
+    mm_cursor *c = (mm_cursor *)cur;
+    sqlite3_free(c->rows);
+    sqlite3_free(c->arena);
+    sqlite3_free(c->vbuf);
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
+
+/* Copies n bytes into the cursor's arena; returns their offset or -1. */
+static long long arena_put(mm_cursor *c, const void *p, size_t n)
+{
+    if (c->used + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->used + n)
+            cap *= 2;
+        unsigned char *a = sqlite3_realloc64(c->arena, cap);
+        if (!a) return -1;
+        c->arena = a;
+        c->cap = cap;
+    }
+    if (n) memcpy(c->arena + c->used, p, n);
+    c->used += n;
+    return (long long)(c->used - n);
+}
+
+/* mmkv_scan callback: appends one row (pointers become arena offsets). */
+static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
+{
+    mm_cursor *c = ctx;
+    if (c->nrows == c->caprows) {
+        size_t cap = c->caprows ? c->caprows * 2 : 16;
+        mm_row *r = sqlite3_realloc64(c->rows, cap * sizeof *r);
+        if (!r) return MMKV_NOMEM;
+        c->rows = r;
+        c->caprows = cap;
+    }
+    mm_row *r = &c->rows[c->nrows];
+    long long ko = arena_put(c, k->p, k->n), vo = 0;
+    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) vo = arena_put(c, v->p, v->n);
+    if (ko < 0 || vo < 0) return MMKV_NOMEM;
+    r->key = *k;
+    r->key.p = (const void *)(size_t)ko;
+    r->val = *v;
+    r->val.p = (const void *)(size_t)vo;
+    c->nrows++;
+    return MMKV_OK;
+}
+
+/* Turns the rows' arena offsets into pointers once the arena is final. */
+static void fix_pointers(mm_cursor *c)
+{
+    for (size_t i = 0; i < c->nrows; i++) {
+        c->rows[i].key.p = c->arena + (size_t)c->rows[i].key.p;
+        c->rows[i].val.p = c->arena + (size_t)c->rows[i].val.p;
+    }
+}
+
+/* Converts an SQL value to a key with TEXT affinity, as an ordinary TEXT
+** column would: numbers become their text, blobs stay blobs.  Returns 0 if
+** the value is NULL (no key). */
+static int value_to_key(sqlite3_value *v, mmkv_key *k)
+{
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_NULL:
+        return 0;
+    case SQLITE_BLOB:
+        k->type = MMKV_BLOB;
+        k->p = sqlite3_value_blob(v);
+        k->n = (uint32_t)sqlite3_value_bytes(v);
+        break;
+    default:
+        k->type = MMKV_TEXT;
+        k->p = sqlite3_value_text(v);
+        k->n = (uint32_t)sqlite3_value_bytes(v);
+        break;
+    }
+    if (!k->p) k->p = "";
+    return 1;
+}
+
+/* Looks one key up into the cursor. */
+static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg)
+{
+    mmkv_key k;
+    mmkv_value v;
+    if (!value_to_key(arg, &k)) return SQLITE_OK;
+    int rc = mmkv_get(t->store, &k, &v, &c->vbuf, &c->vbufsz);
+    if (rc == MMKV_NOTFOUND) return SQLITE_OK;
+    if (rc == MMKV_OK) rc = add_row(c, &k, &v);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+/* xFilter: fills the cursor with the rows of plan idxNum. */
+static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
+                    sqlite3_value **argv)
+{
+    mm_cursor *c = (mm_cursor *)cur;
+    mm_vtab *t = (mm_vtab *)cur->pVtab;
+    int rc;
+    (void)idxStr;
+    c->nrows = c->at = c->used = 0;
+    if (idxNum == 1 && argc == 1) {
+        rc = lookup(t, c, argv[0]);
+    } else {
+        int src = mmkv_scan(t->store, add_row, c);
+        rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
+    }
+    fix_pointers(c);
+    return rc;
+}
+
+static int mmNext(sqlite3_vtab_cursor *cur)
+{
+    ((mm_cursor *)cur)->at++;
+    return SQLITE_OK;
+}
+
+static int mmEof(sqlite3_vtab_cursor *cur)
+{
+    mm_cursor *c = (mm_cursor *)cur;
+    return c->at >= c->nrows;
+}
+
+/* Hands a value to SQLite (copied: the cursor's rows do not outlive it). */
+static void result_value(sqlite3_context *ctx, const mmkv_value *v)
+{
+    switch (v->type) {
+    case MMKV_INT:
+        sqlite3_result_int64(ctx, v->i);
+        break;
+    case MMKV_REAL:
+        sqlite3_result_double(ctx, v->r);
+        break;
+    case MMKV_TEXT:
+        sqlite3_result_text(ctx, v->p, (int)v->n, SQLITE_TRANSIENT);
+        break;
+    case MMKV_BLOB:
+        sqlite3_result_blob(ctx, v->p, (int)v->n, SQLITE_TRANSIENT);
+        break;
+    default:
+        sqlite3_result_null(ctx);
+        break;
+    }
+}
+
+static int mmColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
+{
+    mm_cursor *c = (mm_cursor *)cur;
+    const mm_row *r = &c->rows[c->at];
+    if (col == 0) {
+        mmkv_value kv = {r->key.type, 0, 0, r->key.p, r->key.n};
+        result_value(ctx, &kv);
+    } else {
+        result_value(ctx, &r->val);
+    }
+    return SQLITE_OK;
+}
+
+static int mmRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+    *rowid = (sqlite3_int64)((mm_cursor *)cur)->at;
+    return SQLITE_OK;
+}
+
+/* Converts an SQL value to a store value (bytes borrowed from the value). */
+static void sql_to_value(sqlite3_value *sv, mmkv_value *v)
+{
+    memset(v, 0, sizeof *v);
+    switch (sqlite3_value_type(sv)) {
+    case SQLITE_INTEGER:
+        v->type = MMKV_INT;
+        v->i = sqlite3_value_int64(sv);
+        break;
+    case SQLITE_FLOAT:
+        v->type = MMKV_REAL;
+        v->r = sqlite3_value_double(sv);
+        break;
+    case SQLITE_TEXT:
+        v->type = MMKV_TEXT;
+        v->p = sqlite3_value_text(sv);
+        v->n = (uint32_t)sqlite3_value_bytes(sv);
+        break;
+    case SQLITE_BLOB:
+        v->type = MMKV_BLOB;
+        v->p = sqlite3_value_blob(sv);
+        v->n = (uint32_t)sqlite3_value_bytes(sv);
+        break;
+    default:
+        v->type = MMKV_NULL;
+        break;
+    }
+}
+
+/* Returns non-zero if two keys are the same key. */
+static int same_key(const mmkv_key *a, const mmkv_key *b)
+{
+    return a->type == b->type && a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
+}
+
+/* Checks whether key k is present.  Returns 1, 0, or -1 on error (*rc). */
+static int key_present(mm_vtab *t, const mmkv_key *k, int *rc)
+{
+    mmkv_value v;
+    void *buf = NULL;
+    size_t n = 0;
+    int src = mmkv_get(t->store, k, &v, &buf, &n);
+    sqlite3_free(buf);
+    if (src == MMKV_OK) return 1;
+    if (src == MMKV_NOTFOUND) return 0;
+    *rc = mm_store_error(t, src);
+    return -1;
+}
+
+/* INSERT, honouring the statement's conflict mode. */
+static int do_insert(mm_vtab *t, sqlite3_value *key, sqlite3_value *val)
+{
+    mmkv_key k;
+    mmkv_value v;
+    if (!value_to_key(key, &k)) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    sql_to_value(val, &v);
+    int replace = sqlite3_vtab_on_conflict(t->db) == SQLITE_REPLACE;
+    int rc = mmkv_put(t->store, &k, &v, replace ? MMKV_PUT_REPLACE : MMKV_PUT_INSERT);
+    if (rc == MMKV_EXISTS) return constraint_error(t, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+/* UPDATE of the row with key `old` to key `key` and value `val`. */
+static int do_update(mm_vtab *t, sqlite3_value *old, sqlite3_value *key, sqlite3_value *val)
+{
+    mmkv_key ok, nk;
+    mmkv_value v;
+    int rc = SQLITE_OK;
+    if (!value_to_key(key, &nk)) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    if (!value_to_key(old, &ok)) return SQLITE_OK;
+    sql_to_value(val, &v);
+    if (same_key(&ok, &nk)) {
+        int src = mmkv_put(t->store, &nk, &v, MMKV_PUT_REPLACE);
+        return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
+    }
+    int present = key_present(t, &nk, &rc);
+    if (present < 0) return rc;
+    if (present && sqlite3_vtab_on_conflict(t->db) != SQLITE_REPLACE)
+        return constraint_error(t, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    size_t mark = mmkv_mark(t->store);
+    int src = mmkv_del(t->store, &ok);
+    if (src == MMKV_OK || src == MMKV_NOTFOUND) src = mmkv_put(t->store, &nk, &v, MMKV_PUT_REPLACE);
+    if (src != MMKV_OK) {
+        rc = mm_store_error(t, src);
+        if (mmkv_in_transaction(t->store)) mmkv_rollback_to(t->store, mark);
+        return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* xUpdate: argc 1 deletes argv[0]; argv[0] NULL inserts; else updates. */
+static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    (void)rowid;
+    if (argc == 1) {
+        mmkv_key k;
+        if (!value_to_key(argv[0], &k)) return SQLITE_OK;
+        int rc = mmkv_del(t->store, &k);
+        return rc == MMKV_OK || rc == MMKV_NOTFOUND ? SQLITE_OK : mm_store_error(t, rc);
+    }
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return do_insert(t, argv[2], argv[3]);
+    return do_update(t, argv[0], argv[2], argv[3]);
+}
+
+static int mmBegin(sqlite3_vtab *vt)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    t->nmarks = 0;
+    int rc = mmkv_begin(t->store);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+static int mmSync(sqlite3_vtab *vt)
+{
+    (void)vt;
+    return SQLITE_OK;
+}
+
+static int mmCommit(sqlite3_vtab *vt)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    if (!mmkv_in_transaction(t->store)) return SQLITE_OK;
+    int rc = mmkv_commit(t->store);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+static int mmRollback(sqlite3_vtab *vt)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    if (!mmkv_in_transaction(t->store)) return SQLITE_OK;
+    int rc = mmkv_rollback(t->store);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+/* xSavepoint: remembers where savepoint level n starts. */
+static int mmSavepoint(sqlite3_vtab *vt, int n)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    if (n < 0) return SQLITE_OK;
+    if (n >= t->nmarks) {
+        size_t *m = sqlite3_realloc64(t->marks, (size_t)(n + 1) * sizeof *m);
+        if (!m) return SQLITE_NOMEM;
+        for (int i = t->nmarks; i < n; i++)
+            m[i] = mmkv_mark(t->store);
+        t->marks = m;
+    }
+    t->marks[n] = mmkv_mark(t->store);
+    t->nmarks = n + 1;
+    return SQLITE_OK;
+}
+
+/* xRelease: forgets savepoint levels n and above. */
+static int mmRelease(sqlite3_vtab *vt, int n)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    if (n >= 0 && n < t->nmarks) t->nmarks = n;
+    return SQLITE_OK;
+}
+
+/* xRollbackTo: undoes what was done since savepoint level n began. */
+static int mmRollbackTo(sqlite3_vtab *vt, int n)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    if (n < 0 || n >= t->nmarks || !mmkv_in_transaction(t->store)) return SQLITE_OK;
+    int rc = mmkv_rollback_to(t->store, t->marks[n]);
+    t->nmarks = n + 1;
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+static int mmRename(sqlite3_vtab *vt, const char *name)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    char *copy = sqlite3_mprintf("%s", name);
+    if (!copy) return SQLITE_NOMEM;
+    sqlite3_free(t->table);
+    t->table = copy;
+    return SQLITE_OK;
+}
+
+const sqlite3_module mm_module = {
+    3,            /* iVersion: savepoints and xShadowName */
+    mmConnect,    /* xCreate: same as connect, the mapping may exist */
+    mmConnect,    /* xConnect */
+    mmBestIndex,  /* xBestIndex */
+    mmDisconnect, /* xDisconnect */
+    mmDisconnect, /* xDestroy: detaches only; mmap_unlink removes */
+    mmOpen,       /* xOpen */
+    mmClose,      /* xClose */
+    mmFilter,     /* xFilter */
+    mmNext,       /* xNext */
+    mmEof,        /* xEof */
+    mmColumn,     /* xColumn */
+    mmRowid,      /* xRowid: not used, the table is WITHOUT ROWID */
+    mmUpdate,     /* xUpdate */
+    mmBegin,      /* xBegin: takes the mapping's lock */
+    mmSync,       /* xSync */
+    mmCommit,     /* xCommit: publishes and releases the lock */
+    mmRollback,   /* xRollback: undoes and releases the lock */
+    NULL,         /* xFindFunction */
+    mmRename,     /* xRename */
+    mmSavepoint,  /* xSavepoint */
+    mmRelease,    /* xRelease */
+    mmRollbackTo, /* xRollbackTo */
+    NULL,         /* xShadowName */
+#if SQLITE_VERSION_NUMBER >= 3044000
+    NULL, /* xIntegrity */
+#endif
+};
