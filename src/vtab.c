@@ -201,7 +201,7 @@ static int mmClose(sqlite3_vtab_cursor *cur)
     mm_cursor *c = (mm_cursor *)cur;
     sqlite3_free(c->rows);
     sqlite3_free(c->arena);
-    sqlite3_free(c->vbuf);
+    free(c->vbuf); /* grown by the store with realloc */
     sqlite3_free(c);
     return SQLITE_OK;
 }
@@ -404,7 +404,7 @@ static int key_present(mm_vtab *t, const mmkv_key *k, int *rc)
     void *buf = NULL;
     size_t n = 0;
     int src = mmkv_get(t->store, k, &v, &buf, &n);
-    sqlite3_free(buf);
+    free(buf);
     if (src == MMKV_OK) return 1;
     if (src == MMKV_NOTFOUND) return 0;
     *rc = mm_store_error(t, src);
