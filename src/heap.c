@@ -44,7 +44,7 @@ static unsigned size_class(uint32_t size)
 ** *w.  Returns MMKV_OK or MMKV_CORRUPT. */
 static int blk_checked(struct mmkv *s, uint64_t off, uint64_t *w)
 {
-    uint64_t top = s->hdr->heap_top;
+    uint64_t top = heap_limit(s);
     if (off < HDR_SIZE || off % 8 || off + 8 > top) return store_corrupt(s, "block offset");
     *w = blk_word(s, off);
     uint32_t size = w_size(*w);

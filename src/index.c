@@ -31,7 +31,7 @@ static uint64_t next_slot(uint64_t i, uint64_t n)
 /* Finds the index block: *slots and *n.  Returns MMKV_OK or MMKV_CORRUPT. */
 int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n)
 {
-    uint64_t off = s->hdr->table_off, top = s->hdr->heap_top;
+    uint64_t off = __atomic_load_n(&s->hdr->table_off, __ATOMIC_RELAXED), top = heap_limit(s);
     if (off < HDR_SIZE || off % 8 || off + 8 > top) return store_corrupt(s, "index offset");
     uint64_t w = blk_word(s, off);
     if (w_state(w) != BS_TABLE || w_size(w) > top - off || w_size(w) < 8 + 8 * MIN_SLOTS ||

@@ -84,7 +84,7 @@ int store_recover(struct mmkv *s)
     if (rc) return rc;
     if (s->hdr->committing) s->hdr->commits++;
     s->hdr->committing = 0;
-    __atomic_store_n(&s->hdr->dirty, 0, __ATOMIC_SEQ_CST);
+    store_mark_clean(s->hdr);
     return MMKV_OK;
 }
 

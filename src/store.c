@@ -288,10 +288,28 @@ size_t mmkv_mark(mmkv *s)
     return s->nops;
 }
 
-/* Ends the transaction: clears the dirty flag and releases the lock. */
+/* Marks the mapping as being changed, before the first change of a
+** transaction: dirty for recovery, an odd seq for lock-free readers. */
+static void mark_dirty(struct mmkv_hdr *h)
+{
+    __atomic_store_n(&h->dirty, 1, __ATOMIC_SEQ_CST);
+    if (!(h->seq & 1)) __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Marks the changes as finished: seq even again (and different), then the
+** dirty flag cleared.  Also used by recovery. */
+void store_mark_clean(struct mmkv_hdr *h)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&h->seq, (h->seq | 1) + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->dirty, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Ends the transaction: marks the mapping clean and releases the lock. */
 static void end_txn(struct mmkv *s)
 {
-    if (s->nops || s->hdr->dirty) __atomic_store_n(&s->hdr->dirty, 0, __ATOMIC_SEQ_CST);
+    if (s->hdr->dirty) store_mark_clean(s->hdr);
     s->nops = 0;
     s->in_txn = 0;
     unlock_store(s);
@@ -404,7 +422,7 @@ static int change_begin(struct mmkv *s, int *autocommit)
         if (rc) return rc;
         *autocommit = 1;
     }
-    if (!s->hdr->dirty) __atomic_store_n(&s->hdr->dirty, 1, __ATOMIC_SEQ_CST);
+    if (!s->hdr->dirty) mark_dirty(s->hdr);
     return MMKV_OK;
 }
 
@@ -525,11 +543,45 @@ static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, void *
     return MMKV_OK;
 }
 
+/* Tells the processor that this is a spin-wait loop. */
+static void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Looks k up without the lock: reads between two loads of seq and keeps the
+** result only if seq was even and unchanged, so no writer was at work.
+** Every offset is bounds-checked, so a torn read is harmless; it is thrown
+** away.  Returns the lookup's result, or -1 when writers kept it from
+** succeeding (the caller then takes the lock). */
+static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf,
+                          size_t *bufsz)
+{
+    struct mmkv_hdr *h = s->hdr;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t seq = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) {
+            spin_pause();
+            continue;
+        }
+        struct rec r;
+        uint64_t slot;
+        int rc = index_find(s, k, key_hash(h->seed, k), &slot, &r);
+        if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&h->seq, __ATOMIC_RELAXED) == seq) return rc;
+    }
+    return -1;
+}
+
 int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)
 {
     int rc = check_sizes(s, k, NULL);
     if (rc == MMKV_TOOBIG) return MMKV_NOTFOUND; /* no such key can exist */
     if (rc) return rc;
+    if (!s->locked && (rc = get_optimistic(s, k, v, buf, bufsz)) >= 0) return rc;
     rc = lock_store(s);
     if (rc) return rc;
     struct rec r;

@@ -72,7 +72,8 @@ struct mmkv_hdr {
     uint32_t dirty;      /* a writer has changed data and not yet finished */
     uint32_t committing; /* the writer has passed its commit point */
     uint32_t free_head[NCLASS];
-    unsigned char pad[64 - ((12 * 8 + 4 * NCLASS) % 64)];
+    uint64_t seq; /* odd while data is being changed (lock-free reads) */
+    unsigned char pad[64 - ((13 * 8 + 4 * NCLASS) % 64)];
     unsigned char lock[MMKV_OS_LOCK_BYTES];
 };
 
@@ -109,6 +110,15 @@ struct mmkv {
     int is_file;
     char err[4400];
 };
+
+/* Returns the end of the heap as far as any read may go: the header's
+** heap_top, but never past the mapping (the header may be damaged or, for a
+** reader without the lock, changing). */
+static inline uint64_t heap_limit(const struct mmkv *s)
+{
+    uint64_t top = __atomic_load_n(&s->hdr->heap_top, __ATOMIC_RELAXED);
+    return top < s->cap ? top : s->cap;
+}
 
 /* --- block words (heap.c) --- */
 uint64_t blk_word(const struct mmkv *s, uint64_t off);
@@ -157,5 +167,6 @@ int store_err(struct mmkv *s, int rc, const char *fmt, ...)
 #endif
     ;
 int store_corrupt(struct mmkv *s, const char *what);
+void store_mark_clean(struct mmkv_hdr *h);
 
 #endif
