@@ -114,15 +114,18 @@ static void vtab_free(mm_vtab *t)
     sqlite3_free(t);
 }
 
-/* xCreate and xConnect: parse the arguments, open or create the mapping,
-** declare the schema.  A mapping outlives its tables, so both are one. */
-static int mmConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
-                     char **err)
+/* Parses the arguments, opens or creates the mapping and declares the
+** schema.  A connect (is_create 0) re-attaches a table whose CREATE ran
+** before, so mode='new' then means the mapping must exist. */
+static int attach_table(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **out, char **err, int is_create)
 {
     mmkv_options o;
     char *msg = NULL;
     int rc = mm_parse_args(argc, argv, &o, err);
     if (rc != SQLITE_OK) return rc;
+    int declared_mode = o.mode;
+    if (!is_create && o.mode == MMKV_MODE_NEW) o.mode = MMKV_MODE_OPEN;
     mm_vtab *t = sqlite3_malloc(sizeof *t);
     if (!t) {
         mm_free_options(&o);
@@ -130,7 +133,7 @@ static int mmConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
     }
     memset(t, 0, sizeof *t);
     t->db = db;
-    t->mode = o.mode;
+    t->mode = declared_mode;
     t->schema = sqlite3_mprintf("%s", argv[1]);
     t->table = sqlite3_mprintf("%s", argv[2]);
     int src = mmkv_open(&o, &t->store, &msg);
@@ -151,6 +154,20 @@ static int mmConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
     registry_add(aux, t);
     *out = &t->base;
     return SQLITE_OK;
+}
+
+/* xCreate: CREATE VIRTUAL TABLE ... USING mmap(...). */
+static int mmCreate(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                    char **err)
+{
+    return attach_table(db, aux, argc, argv, out, err, 1);
+}
+
+/* xConnect: the table is declared already (a schema was loaded again). */
+static int mmConnect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                     char **err)
+{
+    return attach_table(db, aux, argc, argv, out, err, 0);
 }
 
 /* xDisconnect and xDestroy: detach this connection; the mapping stays. */
@@ -522,13 +539,15 @@ static int mmRelease(sqlite3_vtab *vt, int n)
     return SQLITE_OK;
 }
 
-/* xRollbackTo: undoes what was done since savepoint level n began. */
+/* xRollbackTo: undoes what was done since savepoint level n began.  Level
+** -1 is a SAVEPOINT that opened the transaction: everything is undone and
+** the transaction stays open. */
 static int mmRollbackTo(sqlite3_vtab *vt, int n)
 {
     mm_vtab *t = (mm_vtab *)vt;
-    if (n < 0 || n >= t->nmarks || !mmkv_in_transaction(t->store)) return SQLITE_OK;
-    int rc = mmkv_rollback_to(t->store, t->marks[n]);
-    t->nmarks = n + 1;
+    if (n >= t->nmarks || !mmkv_in_transaction(t->store)) return SQLITE_OK;
+    int rc = mmkv_rollback_to(t->store, n < 0 ? 0 : t->marks[n]);
+    t->nmarks = n < 0 ? 0 : n + 1;
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
 }
 
@@ -544,7 +563,7 @@ static int mmRename(sqlite3_vtab *vt, const char *name)
 
 const sqlite3_module mm_module = {
     3,            /* iVersion: savepoints and xShadowName */
-    mmConnect,    /* xCreate: same as connect, the mapping may exist */
+    mmCreate,     /* xCreate */
     mmConnect,    /* xConnect */
     mmBestIndex,  /* xBestIndex */
     mmDisconnect, /* xDisconnect */
