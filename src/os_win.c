@@ -1,0 +1,588 @@
+/*
+** os_win.c -- the platform contract (os.h) on Windows.
+**
+** A named mapping is a pagefile-backed section (a file-mapping object made
+** with CreateFileMappingW(INVALID_HANDLE_VALUE, ...)) called
+**     Local\sqlite-mmap.<name>
+** in the session's namespace.  A name that starts with "Global." lives in the
+** machine-wide namespace instead: Global\sqlite-mmap.<name> (making a
+** section there needs the SeCreateGlobalPrivilege, which services and
+** administrators have).  A file mapping is the file itself, opened with
+** CreateFileW; UTF-8 paths are converted to UTF-16, so any file name works.
+** Views are mapped with MapViewOfFile.
+**
+** Lifetime: a pagefile-backed section lives for as long as some process has
+** a handle to it; it disappears with the last one (on Linux a named mapping
+** lives until unlinked).  So mmkv_os_unlink cannot remove anything: it
+** reports whether a section of that name exists now.
+**
+** Locks are named mutexes, never stored in the mapping:
+**     <ns>\sqlite-mmap-lock.<name>   the data lock (WAIT_ABANDONED tells that
+**                                     its holder died: MMKV_OS_OWNERDEAD)
+**     <ns>\sqlite-mmap-init.<name>   held while a handle creates or checks
+**                                     the header (the "init" lock of os.h)
+** For a file mapping, <name> is the file's identity (volume serial number and
+** file index), so every spelling of the path and every hard link meets the
+** same locks, and the namespace is Global\ (files are seen by every session).
+** Presence ("am I the only user?"): for a named mapping, whether this handle
+** created the section; for a file, whether this handle created the named
+** event Global\sqlite-mmap-file-users.<id>, which exists while any handle
+** has the file open.
+**
+** The 64-byte lock slot in the mapping records which process and thread
+** hold the mutex: Windows mutexes are recursive, and this is how a second
+** connection of the same thread learns MMKV_OS_DEADLOCK instead of entering.
+**
+** Security: when perms grant nothing to group or others (the default 0600),
+** new sections, files, mutexes and events get a protected DACL with one
+** entry: full access for the current user.  Otherwise the default DACL of
+** the process token applies.
+*/
+#ifdef _WIN32
+#define _CRT_RAND_S /* rand_s in stdlib.h */
+#include "os.h"
+#include "mmkv.h"
+
+#include <windows.h>
+#include <sddl.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+/* What the lock slot in the mapping holds while a handle has the lock. */
+struct lock_owner {
+    volatile LONG pid; /* process id of the holder, 0 if free */
+    volatile LONG tid; /* thread id of the holder */
+};
+
+_Static_assert(sizeof(struct lock_owner) <= MMKV_OS_LOCK_BYTES, "owner fits its slot");
+
+struct mmkv_os_map {
+    HANDLE file;     /* file mappings: the file; else INVALID_HANDLE_VALUE */
+    HANDLE section;  /* the file-mapping object */
+    HANDLE lock;     /* the data lock (named mutex) */
+    HANDLE init;     /* the init lock (named mutex), while opening */
+    HANDLE presence; /* file mappings: the users event */
+    int init_held;   /* this handle holds the init lock */
+    void *base;
+    uint64_t size;
+    int is_file;
+    int created;      /* this handle created the section or file */
+    wchar_t *wpath;   /* file mappings: the UTF-16 path */
+    char what[4200];  /* the name or path, for messages */
+    char err[4400];
+};
+
+/* Names of the kernel objects of one mapping. */
+struct obj_names {
+    wchar_t section[160]; /* named mappings only */
+    wchar_t lock[160];
+    wchar_t init[160];
+    wchar_t users[160]; /* file mappings only */
+};
+
+/* Writes the system's text for error code e (no trailing newline) into
+** out, prefixed by the code. */
+static void win_strerror(DWORD e, char *out, size_t n)
+{
+    char msg[512];
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               e, 0, msg, sizeof msg, NULL);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r' || msg[len - 1] == ' '))
+        len--;
+    msg[len] = 0;
+    snprintf(out, n, "error %lu%s%s", (unsigned long)e, len ? ": " : "", msg);
+}
+
+/* Records "<what>: <text of GetLastError()>" in buf; returns rc. */
+static int fail_with(char *buf, size_t n, int rc, const char *what)
+{
+    char sys[600];
+    win_strerror(GetLastError(), sys, sizeof sys);
+    snprintf(buf, n, "%s (%s)", what, sys);
+    return rc;
+}
+
+/* Converts UTF-8 s to a malloc'd UTF-16 string; NULL if s is not valid
+** UTF-8 or memory is short. */
+static wchar_t *utf8_to_wide(const char *s)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) return NULL;
+    wchar_t *w = malloc((size_t)n * sizeof *w);
+    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+/* The namespace of a named mapping: Global for "Global.*", else Local. */
+static const wchar_t *name_space(const char *name)
+{
+    return strncmp(name, "Global.", 7) == 0 ? L"Global" : L"Local";
+}
+
+/* Fills the object names of the named mapping `name` (a valid name: ASCII,
+** at most 64 characters). */
+static void names_for_name(const char *name, struct obj_names *o)
+{
+    const wchar_t *ns = name_space(name);
+    swprintf(o->section, 160, L"%ls\\sqlite-mmap.%hs", ns, name);
+    swprintf(o->lock, 160, L"%ls\\sqlite-mmap-lock.%hs", ns, name);
+    swprintf(o->init, 160, L"%ls\\sqlite-mmap-init.%hs", ns, name);
+    o->users[0] = 0;
+}
+
+/* Fills the object names of the open file h from its identity.  Returns 0,
+** or -1 with GetLastError() set. */
+static int names_for_file(HANDLE h, struct obj_names *o)
+{
+    BY_HANDLE_FILE_INFORMATION fi;
+    if (!GetFileInformationByHandle(h, &fi)) return -1;
+    wchar_t id[64];
+    swprintf(id, 64, L"%08lx-%08lx%08lx", (unsigned long)fi.dwVolumeSerialNumber,
+             (unsigned long)fi.nFileIndexHigh, (unsigned long)fi.nFileIndexLow);
+    o->section[0] = 0;
+    swprintf(o->lock, 160, L"Global\\sqlite-mmap-file-lock.%ls", id);
+    swprintf(o->init, 160, L"Global\\sqlite-mmap-file-init.%ls", id);
+    swprintf(o->users, 160, L"Global\\sqlite-mmap-file-users.%ls", id);
+    return 0;
+}
+
+/* Builds owner-only security attributes into *sa (a protected DACL that
+** grants the current user everything); the caller frees
+** sa->lpSecurityDescriptor with LocalFree.  Returns 0, or -1 (then *sa
+** describes the default DACL). */
+static int owner_only_attributes(SECURITY_ATTRIBUTES *sa)
+{
+    union {
+        TOKEN_USER user;
+        char bytes[512];
+    } info;
+    HANDLE token = NULL;
+    DWORD len = 0;
+    wchar_t *sid = NULL;
+    int rc = -1;
+    sa->nLength = sizeof *sa;
+    sa->lpSecurityDescriptor = NULL;
+    sa->bInheritHandle = FALSE;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return -1;
+    if (GetTokenInformation(token, TokenUser, &info, sizeof info, &len) &&
+        ConvertSidToStringSidW(info.user.User.Sid, &sid)) {
+        wchar_t sddl[256];
+        swprintf(sddl, 256, L"D:P(A;;GA;;;%ls)", sid);
+        if (ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl, SDDL_REVISION_1, &sa->lpSecurityDescriptor, NULL))
+            rc = 0;
+        LocalFree(sid);
+    }
+    CloseHandle(token);
+    return rc;
+}
+
+/* Returns the security attributes new objects get for perms: owner-only
+** for modes that grant group and others nothing, else NULL (the default). */
+static SECURITY_ATTRIBUTES *attributes_for(unsigned perms, SECURITY_ATTRIBUTES *sa)
+{
+    if (perms & 077) return NULL;
+    if (owner_only_attributes(sa) != 0) return NULL;
+    return sa;
+}
+
+/* Creates (or opens) the named mutex `name`.  Returns it or NULL. */
+static HANDLE named_mutex(const wchar_t *name, SECURITY_ATTRIBUTES *sa)
+{
+    return CreateMutexW(sa, FALSE, name);
+}
+
+/* Waits for mutex h at most timeout_ms (<= 0: no wait).  Returns the
+** WaitForSingleObject result. */
+static DWORD wait_for(HANDLE h, int timeout_ms)
+{
+    return WaitForSingleObject(h, timeout_ms > 0 ? (DWORD)timeout_ms : 0);
+}
+
+/* Takes the init lock of the mapping (a mutex called name).  Returns
+** MMKV_OK, MMKV_BUSY or MMKV_IOERR with err set. */
+static int take_init_lock(struct mmkv_os_map *m, const wchar_t *name, SECURITY_ATTRIBUTES *sa,
+                          int timeout_ms, char *err, int errsz)
+{
+    m->init = named_mutex(name, sa);
+    if (!m->init) return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the init lock");
+    DWORD r = wait_for(m->init, timeout_ms);
+    if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
+        /* Abandoned: an opener died mid-way.  The header check of the
+        ** caller finds anything it left half-made. */
+        m->init_held = 1;
+        return MMKV_OK;
+    }
+    if (r == WAIT_TIMEOUT) {
+        snprintf(err, (size_t)errsz, "timed out after %d ms waiting for %s to be set up",
+                 timeout_ms, m->what);
+        return MMKV_BUSY;
+    }
+    return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot take the init lock");
+}
+
+/* Opens or creates the pagefile-backed section of a named mapping.  Sets
+** m->section and m->created.  Returns MMKV_OK or an MMKV_ code with err. */
+static int open_section(struct mmkv_os_map *m, const struct obj_names *o, int flags,
+                        uint64_t size, SECURITY_ATTRIBUTES *sa, char *err, int errsz)
+{
+    if (flags & MMKV_OS_CREATE) {
+        m->section = CreateFileMappingW(INVALID_HANDLE_VALUE, sa, PAGE_READWRITE,
+                                        (DWORD)(size >> 32), (DWORD)size, o->section);
+        DWORD e = GetLastError();
+        if (!m->section) {
+            SetLastError(e);
+            int rc = e == ERROR_NOT_ENOUGH_MEMORY || e == ERROR_COMMITMENT_LIMIT ? MMKV_FULL
+                                                                               : MMKV_IOERR;
+            char what[300];
+            snprintf(what, sizeof what, "cannot create mapping %s of %llu bytes", m->what,
+                     (unsigned long long)size);
+            return fail_with(err, (size_t)errsz, rc, what);
+        }
+        m->created = e != ERROR_ALREADY_EXISTS;
+        if (!m->created && (flags & MMKV_OS_EXCL)) {
+            snprintf(err, (size_t)errsz, "mapping already exists: %s", m->what);
+            return MMKV_CANTOPEN;
+        }
+        return MMKV_OK;
+    }
+    m->section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, o->section);
+    if (m->section) return MMKV_OK;
+    DWORD e = GetLastError();
+    if (e == ERROR_FILE_NOT_FOUND) {
+        snprintf(err, (size_t)errsz, "no such mapping: %s", m->what);
+        return MMKV_CANTOPEN;
+    }
+    if (e == ERROR_ACCESS_DENIED) {
+        snprintf(err, (size_t)errsz, "no permission to open %s read-write", m->what);
+        return MMKV_CANTOPEN;
+    }
+    return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot open the mapping");
+}
+
+/* Maps an error of CreateFileW to an MMKV_ code and message in err. */
+static int file_error(struct mmkv_os_map *m, DWORD e, char *err, int errsz)
+{
+    if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND) {
+        snprintf(err, (size_t)errsz, "no such mapping: %s", m->what);
+        return MMKV_CANTOPEN;
+    }
+    if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS) {
+        snprintf(err, (size_t)errsz, "mapping already exists: %s", m->what);
+        return MMKV_CANTOPEN;
+    }
+    if (e == ERROR_ACCESS_DENIED) {
+        snprintf(err, (size_t)errsz, "no permission to open %s read-write", m->what);
+        return MMKV_CANTOPEN;
+    }
+    char what[4300];
+    snprintf(what, sizeof what, "cannot open %s", m->what);
+    SetLastError(e);
+    return fail_with(err, (size_t)errsz, MMKV_IOERR, what);
+}
+
+/* Opens (maybe creating, with attributes sa) the file of a file mapping.
+** Sets m->file and m->created.  Returns MMKV_OK or an MMKV_ code. */
+static int open_file(struct mmkv_os_map *m, int flags, SECURITY_ATTRIBUTES *sa, char *err,
+                     int errsz)
+{
+    const DWORD access = GENERIC_READ | GENERIC_WRITE;
+    const DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+    for (int tries = 0; tries < 100; tries++) {
+        m->file = CreateFileW(m->wpath, access, share, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL,
+                              NULL);
+        if (m->file != INVALID_HANDLE_VALUE) {
+            if (flags & MMKV_OS_EXCL) return file_error(m, ERROR_FILE_EXISTS, err, errsz);
+            return MMKV_OK;
+        }
+        DWORD e = GetLastError();
+        if (e != ERROR_FILE_NOT_FOUND || !(flags & MMKV_OS_CREATE))
+            return file_error(m, e, err, errsz);
+        m->file = CreateFileW(m->wpath, access, share, sa, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+        if (m->file != INVALID_HANDLE_VALUE) {
+            m->created = 1;
+            return MMKV_OK;
+        }
+        e = GetLastError();
+        if (e != ERROR_FILE_EXISTS) return file_error(m, e, err, errsz);
+    }
+    return file_error(m, ERROR_FILE_EXISTS, err, errsz);
+}
+
+/* Checks that an existing mapping has a size we could have made.  Returns
+** MMKV_OK or MMKV_FORMAT with err set. */
+static int check_size(struct mmkv_os_map *m, uint64_t size, char *err, int errsz)
+{
+    if (size >= MMKV_MIN_SIZE && size <= MMKV_MAX_SIZE) return MMKV_OK;
+    snprintf(err, (size_t)errsz, "not an mmap mapping: %s (size %llu bytes)", m->what,
+             (unsigned long long)size);
+    return MMKV_FORMAT;
+}
+
+/* Makes the file's section: a new (empty) file is grown to `size` bytes by
+** CreateFileMappingW itself, an existing one keeps its size.  Sets m->size,
+** m->section and *created.  Returns MMKV_OK or an MMKV_ code with err. */
+static int open_file_section(struct mmkv_os_map *m, int flags, uint64_t size, int *created,
+                             char *err, int errsz)
+{
+    LARGE_INTEGER fsize;
+    if (!GetFileSizeEx(m->file, &fsize))
+        return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot read the size of the file");
+    *created = fsize.QuadPart == 0 && (flags & MMKV_OS_CREATE);
+    if (!*created) {
+        size = (uint64_t)fsize.QuadPart;
+        int rc = check_size(m, size, err, errsz);
+        if (rc) return rc;
+    }
+    m->size = size;
+    m->section = CreateFileMappingW(m->file, NULL, PAGE_READWRITE, (DWORD)(size >> 32),
+                                    (DWORD)size, NULL);
+    if (m->section) return MMKV_OK;
+    DWORD e = GetLastError();
+    char what[4300];
+    snprintf(what, sizeof what, "cannot map %s (%llu bytes)", m->what, (unsigned long long)size);
+    SetLastError(e);
+    return fail_with(err, (size_t)errsz, e == ERROR_DISK_FULL ? MMKV_FULL : MMKV_IOERR, what);
+}
+
+/* Maps the whole section.  For a named mapping opened (not created) here,
+** its size is the size of the view, rounded to pages as every size the
+** store asks for already is.  Returns MMKV_OK or an MMKV_ code with err. */
+static int map_view(struct mmkv_os_map *m, char *err, int errsz)
+{
+    m->base = MapViewOfFile(m->section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
+    if (!m->base) {
+        DWORD e = GetLastError();
+        char what[4300];
+        snprintf(what, sizeof what, "cannot map %s", m->what);
+        SetLastError(e);
+        return fail_with(err, (size_t)errsz, e == ERROR_NOT_ENOUGH_MEMORY ? MMKV_NOMEM : MMKV_IOERR,
+                         what);
+    }
+    if (m->size) return MMKV_OK;
+    MEMORY_BASIC_INFORMATION mi;
+    if (VirtualQuery(m->base, &mi, sizeof mi) != sizeof mi)
+        return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot find the size of the view");
+    m->size = (uint64_t)mi.RegionSize;
+    return check_size(m, m->size, err, errsz);
+}
+
+/* Opens a named mapping with the init lock held.  Returns an MMKV_ code. */
+static int open_named(struct mmkv_os_map *m, const char *name, int flags, uint64_t size,
+                      SECURITY_ATTRIBUTES *sa, int timeout_ms, int *created, int *sole, char *err,
+                      int errsz)
+{
+    struct obj_names o;
+    names_for_name(name, &o);
+    int rc = take_init_lock(m, o.init, sa, timeout_ms, err, errsz);
+    if (rc == MMKV_OK) rc = open_section(m, &o, flags, size, sa, err, errsz);
+    if (rc != MMKV_OK) return rc;
+    /* Only the creator of a section can be alone with it: anyone else who
+    ** had it open kept it alive. */
+    *created = *sole = m->created;
+    m->size = m->created ? size : 0;
+    rc = map_view(m, err, errsz);
+    if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
+        rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
+    return rc;
+}
+
+/* Opens a file mapping with the init lock held.  Returns an MMKV_ code. */
+static int open_file_mapping(struct mmkv_os_map *m, const char *path, int flags, uint64_t size,
+                             SECURITY_ATTRIBUTES *sa, int timeout_ms, int *created, int *sole,
+                             char *err, int errsz)
+{
+    struct obj_names o;
+    m->wpath = utf8_to_wide(path);
+    if (!m->wpath) {
+        snprintf(err, (size_t)errsz, "cannot open %s: the path is not valid UTF-8", path);
+        return MMKV_CANTOPEN;
+    }
+    int rc = open_file(m, flags, sa, err, errsz);
+    if (rc != MMKV_OK) return rc;
+    if (names_for_file(m->file, &o) != 0)
+        return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot identify the file");
+    rc = take_init_lock(m, o.init, sa, timeout_ms, err, errsz);
+    if (rc != MMKV_OK) return rc;
+    m->presence = CreateEventW(sa, TRUE, FALSE, o.users);
+    if (!m->presence) return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot join the users");
+    *sole = GetLastError() != ERROR_ALREADY_EXISTS;
+    rc = open_file_section(m, flags, size, created, err, errsz);
+    if (rc == MMKV_OK) rc = map_view(m, err, errsz);
+    if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
+        rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
+    return rc;
+}
+
+int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsigned perms,
+                 int timeout_ms, mmkv_os_map **out, int *created, int *sole, char *err, int errsz)
+{
+    struct mmkv_os_map *m = calloc(1, sizeof *m);
+    SECURITY_ATTRIBUTES sa_buf;
+    int rc;
+    *out = NULL;
+    *created = *sole = 0;
+    if (!m) {
+        snprintf(err, (size_t)errsz, "out of memory");
+        return MMKV_NOMEM;
+    }
+    m->file = INVALID_HANDLE_VALUE;
+    m->is_file = is_file;
+    snprintf(m->what, sizeof m->what, "%s", name);
+    SECURITY_ATTRIBUTES *sa = attributes_for(perms, &sa_buf);
+    if (is_file)
+        rc = open_file_mapping(m, name, flags, size, sa, timeout_ms, created, sole, err, errsz);
+    else
+        rc = open_named(m, name, flags, size, sa, timeout_ms, created, sole, err, errsz);
+    if (sa) LocalFree(sa->lpSecurityDescriptor);
+    if (rc != MMKV_OK) {
+        mmkv_os_close(m, m->created);
+        return rc;
+    }
+    *out = m;
+    return MMKV_OK;
+}
+
+void mmkv_os_open_done(mmkv_os_map *m)
+{
+    if (m->init_held) ReleaseMutex(m->init);
+    m->init_held = 0;
+    CloseHandle(m->init);
+    m->init = NULL;
+}
+
+/* Closes h unless it is NULL or INVALID_HANDLE_VALUE. */
+static void close_handle(HANDLE h)
+{
+    if (h && h != INVALID_HANDLE_VALUE) CloseHandle(h);
+}
+
+void mmkv_os_close(mmkv_os_map *m, int discard)
+{
+    if (!m) return;
+    if (m->base) UnmapViewOfFile(m->base);
+    close_handle(m->section);
+    close_handle(m->lock);
+    close_handle(m->file);
+    /* A discarded new section disappears with its last handle, just
+    ** closed; a discarded new file is deleted. */
+    if (discard && m->created && m->is_file) DeleteFileW(m->wpath);
+    close_handle(m->presence);
+    if (m->init_held) ReleaseMutex(m->init);
+    close_handle(m->init);
+    free(m->wpath);
+    free(m);
+}
+
+void *mmkv_os_base(mmkv_os_map *m)
+{
+    return m->base;
+}
+
+uint64_t mmkv_os_size(mmkv_os_map *m)
+{
+    return m->size;
+}
+
+const char *mmkv_os_errmsg(mmkv_os_map *m)
+{
+    return m->err;
+}
+
+int mmkv_os_flush(mmkv_os_map *m)
+{
+    if (!m->is_file) return 0;
+    if (!FlushViewOfFile(m->base, 0) || !FlushFileBuffers(m->file)) {
+        char what[4300];
+        snprintf(what, sizeof what, "flush of %s failed", m->what);
+        fail_with(m->err, sizeof m->err, -1, what);
+        return -1;
+    }
+    return 0;
+}
+
+int mmkv_os_unlink(const char *name)
+{
+    struct obj_names o;
+    names_for_name(name, &o);
+    HANDLE h = OpenFileMappingW(FILE_MAP_READ, FALSE, o.section);
+    if (h) {
+        CloseHandle(h);
+        return 1;
+    }
+    DWORD e = GetLastError();
+    if (e == ERROR_FILE_NOT_FOUND) return 0;
+    return e == ERROR_ACCESS_DENIED ? 1 : -1;
+}
+
+int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem)
+{
+    (void)m;
+    memset(lockmem, 0, MMKV_OS_LOCK_BYTES);
+    return 0;
+}
+
+/* Records the calling thread as the lock's holder. */
+static void set_owner(struct lock_owner *w)
+{
+    InterlockedExchange(&w->tid, (LONG)GetCurrentThreadId());
+    InterlockedExchange(&w->pid, (LONG)GetCurrentProcessId());
+}
+
+int mmkv_os_lock(mmkv_os_map *m, void *lockmem, int timeout_ms)
+{
+    struct lock_owner *w = lockmem;
+    DWORD r = wait_for(m->lock, timeout_ms);
+    switch (r) {
+    case WAIT_OBJECT_0:
+        /* Held already by this thread (through another handle)?  The
+        ** mutex let us in again; an error-checking lock must not. */
+        if (w->pid == (LONG)GetCurrentProcessId() && w->tid == (LONG)GetCurrentThreadId()) {
+            ReleaseMutex(m->lock);
+            return MMKV_OS_DEADLOCK;
+        }
+        set_owner(w);
+        return MMKV_OS_LOCKED;
+    case WAIT_ABANDONED:
+        set_owner(w);
+        return MMKV_OS_OWNERDEAD;
+    case WAIT_TIMEOUT:
+        return MMKV_OS_TIMEOUT;
+    default:
+        fail_with(m->err, sizeof m->err, 0, "the lock failed");
+        return MMKV_OS_ERROR;
+    }
+}
+
+void mmkv_os_lock_repaired(mmkv_os_map *m, void *lockmem)
+{
+    /* An abandoned mutex is usable again as soon as it is taken. */
+    (void)m;
+    (void)lockmem;
+}
+
+void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
+{
+    struct lock_owner *w = lockmem;
+    InterlockedExchange(&w->pid, 0);
+    InterlockedExchange(&w->tid, 0);
+    ReleaseMutex(m->lock);
+}
+
+uint64_t mmkv_os_random(void)
+{
+    unsigned int a = 0, b = 0;
+    if (rand_s(&a) != 0 || rand_s(&b) != 0) {
+        LARGE_INTEGER t;
+        QueryPerformanceCounter(&t);
+        return (uint64_t)t.QuadPart ^ ((uint64_t)GetCurrentProcessId() << 32);
+    }
+    return ((uint64_t)a << 32) | b;
+}
+#endif /* _WIN32 */
