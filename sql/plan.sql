@@ -1,0 +1,64 @@
+-- plan.sql: `key = ?` and `key IN (...)` are hash lookups (the vtab's
+-- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."), a plain scan is plan 0,
+-- and both plans return the right rows.
+--
+-- Conventions (run by tests/sqlrun.c): a statement that returns rows returns
+-- (label, ok) rows and every ok must be 1; an EXPLAIN QUERY PLAN after
+-- `-- plan: WORDS` must show WORDS in its plan; $NAME is a mapping name
+-- unique to this run.
+
+CREATE VIRTUAL TABLE m USING mmap(name='$NAME', size='4M');
+CREATE TABLE t(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+INSERT INTO m WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) SELECT 'k' || i, i FROM n;
+INSERT INTO t SELECT key, value FROM m;
+CREATE TABLE probe(k TEXT);
+INSERT INTO probe VALUES ('k1'), ('k500'), ('nope');
+
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key = ?;
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key = 'k7';
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE 'k7' = key;
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key = ?1 AND value > 3;
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN ('k1', 'k2', 'k3');
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (?, ?);
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (SELECT k FROM probe);
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN UPDATE m SET value = 0 WHERE key = ?;
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN DELETE FROM m WHERE key = ?;
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN DELETE FROM m WHERE key IN (?, ?, ?);
+-- plan: SCAN probe
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:
+EXPLAIN QUERY PLAN SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k;
+-- plan: SCAN m VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT * FROM m;
+-- plan: SCAN m VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT * FROM m WHERE value = 5;
+-- plan: SCAN m VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT count(*) FROM m;
+-- plan: SCAN m VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT * FROM m WHERE +key = 'k7';
+
+-- The same queries return the right rows.
+SELECT 'key = finds the row', (SELECT value FROM m WHERE key = 'k7') = 7;
+SELECT 'key = missing finds nothing', NOT EXISTS (SELECT 1 FROM m WHERE key = 'k1001');
+SELECT 'key = and a value condition', (SELECT count(*) FROM m WHERE key = 'k7' AND value > 3) = 1
+  AND (SELECT count(*) FROM m WHERE key = 'k2' AND value > 3) = 0;
+SELECT 'key IN list', (SELECT group_concat(value) FROM (SELECT value FROM m WHERE key IN ('k3', 'k1', 'nope', 'k2') ORDER BY value)) = '1,2,3';
+SELECT 'key IN list with a repeat gives each row once', (SELECT count(*) FROM m WHERE key IN ('k3', 'k3', 'k3')) = 1;
+SELECT 'key IN subquery', (SELECT group_concat(value) FROM (SELECT value FROM m WHERE key IN (SELECT k FROM probe) ORDER BY value)) = '1,500';
+SELECT 'lookups in a join', (SELECT group_concat(m.value) FROM (SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k ORDER BY 1) AS m) = '1,500';
+SELECT 'a scan sees every row', (SELECT count(*) FROM m) = 1000 AND (SELECT sum(value) FROM m) = 500500;
+SELECT 'a scan with a value condition', (SELECT key FROM m WHERE value = 5) = 'k5';
+SELECT 'every key is found by lookup', (SELECT count(*) FROM t WHERE (SELECT value FROM m WHERE m.key = t.key) = t.value) = 1000;
+UPDATE m SET value = -1 WHERE key = 'k10';
+DELETE FROM m WHERE key IN ('k11', 'k12', 'nope');
+SELECT 'an UPDATE and a DELETE by key touched just those rows',
+  (SELECT count(*) FROM m) = 998 AND (SELECT value FROM m WHERE key = 'k10') = -1 AND (SELECT sum(value) FROM m) = 500500 - 10 - 1 - 11 - 12;
