@@ -144,6 +144,9 @@ static int check_live_header(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
     int rc = check_header(s);
+    if (rc == MMKV_FORMAT)
+        return store_err(s, MMKV_CORRUPT, "mapping %s is corrupt: its magic or version changed",
+                         s->where);
     if (rc) return rc;
     if (h->heap_top < HDR_SIZE || h->heap_top > s->cap || h->heap_top % 8)
         return store_corrupt(s, "heap top");
