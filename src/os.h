@@ -25,7 +25,6 @@ typedef struct mmkv_os_map mmkv_os_map;
 /* Flags of mmkv_os_open. */
 #define MMKV_OS_CREATE 1   /* create it if missing */
 #define MMKV_OS_EXCL 2     /* fail if it exists */
-#define MMKV_OS_READONLY 4 /* open without write access to the data */
 
 /* Results of mmkv_os_lock. */
 #define MMKV_OS_LOCKED 0    /* the lock is held */

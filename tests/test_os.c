@@ -341,14 +341,14 @@ static void test_os_bytes_written_through_one_handle_are_seen_by_another(void **
     mmkv_os_close(a, 0);
 }
 
-static void test_os_readonly_flag_opens_existing_mapping_for_reading(void **state)
+static void test_os_open_without_create_opens_existing_mapping_with_its_size(void **state)
 {
     fixture *f = *state;
     int created = -1;
     mmkv_os_map *a = open_named(f->name, MMKV_OS_CREATE, SIZE_64K, 0600, NULL, NULL);
     memcpy((char *)mmkv_os_base(a) + 10, "hello", 5);
     mmkv_os_close(a, 0);
-    mmkv_os_map *r = open_named(f->name, MMKV_OS_READONLY, 0, 0600, &created, NULL);
+    mmkv_os_map *r = open_named(f->name, 0, 0, 0600, &created, NULL);
     assert_false(created);
     assert_int_equal(mmkv_os_size(r), SIZE_64K);
     assert_memory_equal((char *)mmkv_os_base(r) + 10, "hello", 5);
@@ -630,7 +630,7 @@ int main(void)
         T(test_os_excl_on_existing_mapping_fails_with_cantopen),
         T(test_os_open_without_create_of_missing_mapping_fails_with_cantopen),
         T(test_os_bytes_written_through_one_handle_are_seen_by_another),
-        T(test_os_readonly_flag_opens_existing_mapping_for_reading),
+        T(test_os_open_without_create_opens_existing_mapping_with_its_size),
         T(test_os_init_lock_keeps_a_second_opener_out_until_open_done),
         T(test_os_close_with_discard_removes_a_created_mapping),
         T(test_os_close_with_discard_keeps_a_mapping_it_did_not_create),
