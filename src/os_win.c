@@ -13,8 +13,15 @@
 **
 ** Lifetime: a pagefile-backed section lives for as long as some process has
 ** a handle to it; it disappears with the last one (on Linux a named mapping
-** lives until unlinked).  So mmkv_os_unlink cannot remove anything: it
-** reports whether a section of that name exists now.
+** lives until unlinked).  To come close, every process that opens a named
+** mapping keeps one extra handle to it (the "hold", see hold_add) until it
+** calls mmkv_os_unlink on that name or exits: within a process, closing
+** every table and opening it again finds the same mapping, as on Linux (and
+** SQLite does close and reopen virtual tables when it reloads a schema).
+** mmkv_os_unlink drops this process's hold and returns 1 if the section
+** existed; it disappears once no process holds it any more.  This module
+** pins itself in memory while it holds sections, so that an unloaded and
+** reloaded extension still finds its holds.
 **
 ** Locks are named mutexes, never stored in the mapping:
 **     <ns>\sqlite-mmap-lock.<name>   the data lock (WAIT_ABANDONED tells that
@@ -82,6 +89,59 @@ struct obj_names {
     wchar_t init[160];
     wchar_t users[160]; /* file mappings only */
 };
+
+/* One hold: this process's extra handle to a named section. */
+struct hold {
+    char name[MMKV_MAX_NAME + 1];
+    HANDLE section;
+    struct hold *next;
+};
+
+static SRWLOCK holds_lock = SRWLOCK_INIT;
+static struct hold *holds; /* guarded by holds_lock */
+
+/* Keeps section (of the mapping `name`) alive until hold_drop(name) or the
+** end of the process: adds a duplicate of its handle unless one is held. */
+static void hold_add(const char *name, HANDLE section)
+{
+    AcquireSRWLockExclusive(&holds_lock);
+    struct hold *h = holds;
+    while (h && strcmp(h->name, name) != 0) h = h->next;
+    if (!h && (h = calloc(1, sizeof *h)) != NULL) {
+        HMODULE self;
+        if (DuplicateHandle(GetCurrentProcess(), section, GetCurrentProcess(), &h->section, 0,
+                            FALSE, DUPLICATE_SAME_ACCESS)) {
+            snprintf(h->name, sizeof h->name, "%s", name);
+            h->next = holds;
+            holds = h;
+            GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                   GET_MODULE_HANDLE_EX_FLAG_PIN,
+                               (LPCWSTR)(void *)&hold_add, &self);
+        } else {
+            free(h);
+        }
+    }
+    ReleaseSRWLockExclusive(&holds_lock);
+}
+
+/* Drops this process's hold on the mapping `name`.  Returns 1 if there was
+** one. */
+static int hold_drop(const char *name)
+{
+    int found = 0;
+    AcquireSRWLockExclusive(&holds_lock);
+    for (struct hold **pp = &holds; *pp; pp = &(*pp)->next) {
+        struct hold *h = *pp;
+        if (strcmp(h->name, name) != 0) continue;
+        *pp = h->next;
+        CloseHandle(h->section);
+        free(h);
+        found = 1;
+        break;
+    }
+    ReleaseSRWLockExclusive(&holds_lock);
+    return found;
+}
 
 /* Writes the system's text for error code e (no trailing newline) into
 ** out, prefixed by the code. */
@@ -445,6 +505,7 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
         mmkv_os_close(m, m->created);
         return rc;
     }
+    if (!is_file) hold_add(name, m->section);
     *out = m;
     return MMKV_OK;
 }
@@ -470,8 +531,9 @@ void mmkv_os_close(mmkv_os_map *m, int discard)
     close_handle(m->section);
     close_handle(m->lock);
     close_handle(m->file);
-    /* A discarded new section disappears with its last handle, just
-    ** closed; a discarded new file is deleted. */
+    /* A discarded new section disappears with its last handle (the hold
+    ** is dropped); a discarded new file is deleted. */
+    if (discard && m->created && !m->is_file) hold_drop(m->what);
     if (discard && m->created && m->is_file) DeleteFileW(m->wpath);
     close_handle(m->presence);
     if (m->init_held) ReleaseMutex(m->init);
@@ -507,18 +569,18 @@ int mmkv_os_flush(mmkv_os_map *m)
     return 0;
 }
 
+/* Drops this process's hold on the section; it disappears once no handle
+** is left.  Returns 1 if it existed (held here, or open elsewhere), 0 if
+** not, -1 if that cannot be told. */
 int mmkv_os_unlink(const char *name)
 {
     struct obj_names o;
     names_for_name(name, &o);
     HANDLE h = OpenFileMappingW(FILE_MAP_READ, FALSE, o.section);
-    if (h) {
-        CloseHandle(h);
-        return 1;
-    }
-    DWORD e = GetLastError();
-    if (e == ERROR_FILE_NOT_FOUND) return 0;
-    return e == ERROR_ACCESS_DENIED ? 1 : -1;
+    DWORD e = h ? ERROR_SUCCESS : GetLastError();
+    close_handle(h);
+    if (hold_drop(name) || h || e == ERROR_ACCESS_DENIED) return 1;
+    return e == ERROR_FILE_NOT_FOUND ? 0 : -1;
 }
 
 int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# .ci/windows.sh -- the Windows part of CI: cross-builds mmap.dll, a Windows
+# sqlite3.exe and the Windows tests with MinGW-w64, then runs the tests under
+# Wine.  Prints "N passed, M failed" (CTest's count) and exits non-zero on any
+# failure.  See WINDOWS.md.
+#
+#   .ci/windows.sh            everything: install, fetch, build, test
+#
+# What it fetches, each only through its own registry's client, and caches
+# under build-windeps/ (ignored by git):
+#   - the SQLite amalgamation with shell.c: the autoconf tarball that the npm
+#     package sqlite3 ships under deps/ (`npm pack`, a pinned version and the
+#     tarball's SHA-256 checked);
+#   - cmocka's Debian source package (`apt-get source`, from a deb-src list
+#     made from this machine's own apt sources), built for MinGW.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export DEBIAN_FRONTEND=noninteractive
+start=$(date +%s)
+
+# The SQLite that the Windows programs are built from.
+NPM_SQLITE3_VERSION=6.0.1
+SQLITE_TARBALL=sqlite-autoconf-3520000.tar.gz
+SQLITE_TARBALL_SHA256=f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
+
+deps=$root/build-windeps
+bwin=$root/build-win
+mkdir -p "$deps"
+
+# Prints a step's name with the seconds since the start.
+step() { echo "== windows: $* ($(($(date +%s) - start))s) =="; }
+
+# Installs the Debian packages that are missing.
+install_packages() {
+  local want=(cmake make gcc-mingw-w64-x86-64 wine wine64 npm libsqlite3-dev dpkg-dev xz-utils)
+  local missing=()
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # npm may come from elsewhere (e.g. a nodesource nodejs): then keep it.
+  if command -v npm >/dev/null; then
+    local kept=()
+    for p in "${missing[@]}"; do [ "$p" = npm ] || kept+=("$p"); done
+    missing=("${kept[@]}")
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    apt-get update
+    apt-get install -y -o DPkg::Lock::Timeout=600 "${missing[@]}"
+  fi
+}
+
+# Unpacks the SQLite amalgamation (sqlite3.c, sqlite3.h, shell.c) into
+# $deps/sqlite unless it is there already.
+fetch_sqlite() {
+  [ -f "$deps/sqlite/shell.c" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "sqlite3@$NPM_SQLITE3_VERSION" >/dev/null)
+  tar -xzf "$tmp"/sqlite3-*.tgz -C "$tmp" "package/deps/$SQLITE_TARBALL"
+  echo "$SQLITE_TARBALL_SHA256  $tmp/package/deps/$SQLITE_TARBALL" | sha256sum -c --quiet
+  rm -rf "$deps/sqlite" && mkdir -p "$deps/sqlite"
+  tar -xzf "$tmp/package/deps/$SQLITE_TARBALL" -C "$deps/sqlite" --strip-components=1
+  rm -rf "$tmp"
+}
+
+# Builds cmocka for MinGW from Debian's source package into $deps/cmocka
+# unless it is there already.  The deb-src list is this machine's own apt
+# sources with "Types: deb" turned into "Types: deb-src", used through a
+# private apt configuration (the system's is not changed).
+build_cmocka() {
+  [ -f "$deps/cmocka/lib/libcmocka-static.a" ] && return 0
+  local tmp apt
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/parts" "$tmp/lists/partial"
+  : >"$tmp/empty.list"
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sed 's/^Types:.*\bdeb\b.*$/Types: deb-src/' "$f" >"$tmp/parts/$(basename "$f")"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && sed -n 's/^deb \(.*\)$/deb-src \1/p' "$f" >>"$tmp/parts/from-lists.list"
+  done
+  apt=(apt-get -o Dir::Etc::SourceList="$tmp/empty.list" -o Dir::Etc::SourceParts="$tmp/parts"
+    -o Dir::State::Lists="$tmp/lists" -o APT::Sandbox::User=root)
+  "${apt[@]}" update >/dev/null || echo "windows.sh: apt-get update of the deb-src list reported errors; trying anyway"
+  (cd "$tmp" && "${apt[@]}" source cmocka >/dev/null)
+  local src
+  src=$(find "$tmp" -maxdepth 1 -type d -name 'cmocka-*' | head -n1)
+  cmake -S "$src" -B "$tmp/build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF \
+    -DCMAKE_INSTALL_PREFIX="$deps/cmocka" >/dev/null
+  cmake --build "$tmp/build" -j "$(nproc)" >/dev/null
+  cmake --install "$tmp/build" >/dev/null
+  rm -rf "$tmp"
+}
+
+step "install packages"
+install_packages
+step "fetch the SQLite amalgamation"
+fetch_sqlite
+step "build cmocka for MinGW"
+build_cmocka
+step "done"
