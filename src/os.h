@@ -7,7 +7,8 @@
 **
 ** Opening is race-free between processes: mmkv_os_open returns with an
 ** "init" lock held, during which the caller creates or validates the header;
-** mmkv_os_open_done releases it.  While open, every handle holds a shared
+** mmkv_os_open_done releases it.  A mapping is "created" by an open that
+** finds it empty or unfinished (see MMKV_OS_UNFINISHED).  While open, every handle holds a shared
 ** "presence" lock, so an opener can tell that it is the only user (then any
 ** lock word left in the mapping by earlier processes is stale and may be
 ** reset, see *sole).
@@ -19,12 +20,17 @@
 
 typedef struct mmkv_os_map mmkv_os_map;
 
+/* The first 8 bytes of a mapping being created, until the store writes its
+** magic there as the last step.  An opener that holds the init lock and
+** finds this marker knows the creator died and sets the mapping up again. */
+#define MMKV_OS_UNFINISHED 0x6873696e69666e75ull /* "unfinish" */
+
 /* Bytes reserved in the mapping header for the platform's lock word. */
 #define MMKV_OS_LOCK_BYTES 64
 
 /* Flags of mmkv_os_open. */
-#define MMKV_OS_CREATE 1   /* create it if missing */
-#define MMKV_OS_EXCL 2     /* fail if it exists */
+#define MMKV_OS_CREATE 1 /* create it if missing */
+#define MMKV_OS_EXCL 2   /* fail if it exists */
 
 /* Results of mmkv_os_lock. */
 #define MMKV_OS_LOCKED 0    /* the lock is held */

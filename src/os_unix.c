@@ -115,11 +115,21 @@ static int open_object(struct mmkv_os_map *m, int flags, unsigned perms, int *ma
     return -1;
 }
 
-/* Gives the new, empty object its size, with space reserved.  Returns 0 or
-** an MMKV_ code with m->err set. */
+/* Returns non-zero if the object is empty or still holds the marker of a
+** creation that did not finish (its creator died: we hold the init lock). */
+static int is_unfinished(int fd, off_t size)
+{
+    uint64_t first = 0;
+    if (size == 0) return 1;
+    return pread(fd, &first, 8, 0) == 8 && first == MMKV_OS_UNFINISHED;
+}
+
+/* Marks the object unfinished, then gives it its size with space reserved.
+** Returns 0 or an MMKV_ code with m->err set. */
 static int size_new_object(struct mmkv_os_map *m, uint64_t size)
 {
-    if (ftruncate(m->fd, (off_t)size) != 0) {
+    uint64_t marker = MMKV_OS_UNFINISHED;
+    if (pwrite(m->fd, &marker, 8, 0) != 8 || ftruncate(m->fd, (off_t)size) != 0) {
         snprintf(m->err, sizeof m->err, "cannot size %s to %llu bytes: %s", m->path,
                  (unsigned long long)size, strerror(errno));
         return MMKV_IOERR;
@@ -208,7 +218,16 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
         mmkv_os_close(m, made);
         return MMKV_IOERR;
     }
-    *created = st.st_size == 0 && (flags & MMKV_OS_CREATE);
+    int unfinished = is_unfinished(m->fd, st.st_size);
+    if (unfinished && !(flags & MMKV_OS_CREATE)) {
+        snprintf(err, (size_t)errsz,
+                 "no such mapping: %s (a process died while creating it; mode='create' sets it "
+                 "up again)",
+                 name);
+        mmkv_os_close(m, 0);
+        return MMKV_CANTOPEN;
+    }
+    *created = unfinished;
     if (*created) {
         rc = size_new_object(m, size);
         m->size = size;

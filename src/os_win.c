@@ -76,9 +76,9 @@ struct mmkv_os_map {
     void *base;
     uint64_t size;
     int is_file;
-    int created;      /* this handle created the section or file */
-    wchar_t *wpath;   /* file mappings: the UTF-16 path */
-    char what[4200];  /* the name or path, for messages */
+    int created;     /* this handle created the section or file */
+    wchar_t *wpath;  /* file mappings: the UTF-16 path */
+    char what[4200]; /* the name or path, for messages */
     char err[4400];
 };
 
@@ -106,7 +106,8 @@ static void hold_add(const char *name, HANDLE section)
 {
     AcquireSRWLockExclusive(&holds_lock);
     struct hold *h = holds;
-    while (h && strcmp(h->name, name) != 0) h = h->next;
+    while (h && strcmp(h->name, name) != 0)
+        h = h->next;
     if (!h && (h = calloc(1, sizeof *h)) != NULL) {
         HMODULE self;
         if (DuplicateHandle(GetCurrentProcess(), section, GetCurrentProcess(), &h->section, 0,
@@ -148,8 +149,8 @@ static int hold_drop(const char *name)
 static void win_strerror(DWORD e, char *out, size_t n)
 {
     char msg[512];
-    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                               e, 0, msg, sizeof msg, NULL);
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, e,
+                               0, msg, sizeof msg, NULL);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r' || msg[len - 1] == ' '))
         len--;
     msg[len] = 0;
@@ -234,8 +235,8 @@ static int owner_only_attributes(SECURITY_ATTRIBUTES *sa)
         ConvertSidToStringSidW(info.user.User.Sid, &sid)) {
         wchar_t sddl[256];
         swprintf(sddl, 256, L"D:P(A;;GA;;;%ls)", sid);
-        if (ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                sddl, SDDL_REVISION_1, &sa->lpSecurityDescriptor, NULL))
+        if (ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1,
+                                                                 &sa->lpSecurityDescriptor, NULL))
             rc = 0;
         LocalFree(sid);
     }
@@ -289,8 +290,8 @@ static int take_init_lock(struct mmkv_os_map *m, const wchar_t *name, SECURITY_A
 
 /* Opens or creates the pagefile-backed section of a named mapping.  Sets
 ** m->section and m->created.  Returns MMKV_OK or an MMKV_ code with err. */
-static int open_section(struct mmkv_os_map *m, const struct obj_names *o, int flags,
-                        uint64_t size, SECURITY_ATTRIBUTES *sa, char *err, int errsz)
+static int open_section(struct mmkv_os_map *m, const struct obj_names *o, int flags, uint64_t size,
+                        SECURITY_ATTRIBUTES *sa, char *err, int errsz)
 {
     if (flags & MMKV_OS_CREATE) {
         m->section = CreateFileMappingW(INVALID_HANDLE_VALUE, sa, PAGE_READWRITE,
@@ -299,7 +300,7 @@ static int open_section(struct mmkv_os_map *m, const struct obj_names *o, int fl
         if (!m->section) {
             SetLastError(e);
             int rc = e == ERROR_NOT_ENOUGH_MEMORY || e == ERROR_COMMITMENT_LIMIT ? MMKV_FULL
-                                                                               : MMKV_IOERR;
+                                                                                 : MMKV_IOERR;
             char what[300];
             snprintf(what, sizeof what, "cannot create mapping %s of %llu bytes", m->what,
                      (unsigned long long)size);
@@ -355,8 +356,8 @@ static int open_file(struct mmkv_os_map *m, int flags, SECURITY_ATTRIBUTES *sa, 
     const DWORD access = GENERIC_READ | GENERIC_WRITE;
     const DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
     for (int tries = 0; tries < 100; tries++) {
-        m->file = CreateFileW(m->wpath, access, share, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL,
-                              NULL);
+        m->file =
+            CreateFileW(m->wpath, access, share, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
         if (m->file != INVALID_HANDLE_VALUE) {
             if (flags & MMKV_OS_EXCL) return file_error(m, ERROR_FILE_EXISTS, err, errsz);
             return MMKV_OK;
@@ -401,8 +402,8 @@ static int open_file_section(struct mmkv_os_map *m, int flags, uint64_t size, in
         if (rc) return rc;
     }
     m->size = size;
-    m->section = CreateFileMappingW(m->file, NULL, PAGE_READWRITE, (DWORD)(size >> 32),
-                                    (DWORD)size, NULL);
+    m->section =
+        CreateFileMappingW(m->file, NULL, PAGE_READWRITE, (DWORD)(size >> 32), (DWORD)size, NULL);
     if (m->section) return MMKV_OK;
     DWORD e = GetLastError();
     char what[4300];

@@ -107,7 +107,7 @@ static int check_options(struct mmkv *s, const mmkv_options *o)
 static int init_mapping(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
-    memset(h, 0, HDR_SIZE);
+    memset((char *)h + 8, 0, HDR_SIZE - 8); /* the magic field keeps the os marker */
     h->version = MMKV_FORMAT_VERSION;
     h->hdr_size = HDR_SIZE;
     h->capacity = s->cap;

@@ -27,6 +27,7 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 
 #define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
+#define SPARE_MAX 65536 /* bytes a kept cursor may hold on to */
 
 /* One row copied out of the store. */
 typedef struct mm_row {
@@ -44,6 +45,8 @@ typedef struct mm_cursor {
     void *vbuf; /* value buffer for lookups */
     size_t vbufsz;
 } mm_cursor;
+
+static void cursor_free(mm_cursor *c);
 
 int mm_sqlite_code(int rc)
 {
@@ -108,6 +111,7 @@ static void vtab_free(mm_vtab *t)
 {
     if (!t) return;
     mmkv_close(t->store);
+    cursor_free(t->spare);
     sqlite3_free(t->schema);
     sqlite3_free(t->table);
     sqlite3_free(t->marks);
@@ -203,23 +207,46 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
     return SQLITE_OK;
 }
 
-static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+/* Frees a cursor and its buffers. */
+static void cursor_free(mm_cursor *c)
 {
-    (void)vt;
-    mm_cursor *c = sqlite3_malloc(sizeof *c);
-    if (!c) return SQLITE_NOMEM;
-    memset(c, 0, sizeof *c);
-    *out = &c->base;
-    return SQLITE_OK;
-}
-
-static int mmClose(sqlite3_vtab_cursor *cur)
-{
-    mm_cursor *c = (mm_cursor *)cur;
+    if (!c) return;
     sqlite3_free(c->rows);
     sqlite3_free(c->arena);
     free(c->vbuf); /* grown by the store with realloc */
     sqlite3_free(c);
+}
+
+/* xOpen: reuses the table's spare cursor (and its buffers) if it has one,
+** so a statement run again and again allocates nothing. */
+static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+{
+    mm_vtab *t = (mm_vtab *)vt;
+    mm_cursor *c = t->spare;
+    t->spare = NULL;
+    if (!c) {
+        c = sqlite3_malloc(sizeof *c);
+        if (!c) return SQLITE_NOMEM;
+        memset(c, 0, sizeof *c);
+    }
+    memset(&c->base, 0, sizeof c->base);
+    c->nrows = c->at = c->used = 0;
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+/* xClose: keeps the cursor as the table's spare unless it holds much
+** memory (a large scan) or a spare is kept already. */
+static int mmClose(sqlite3_vtab_cursor *cur)
+{
+    mm_cursor *c = (mm_cursor *)cur;
+    mm_vtab *t = (mm_vtab *)cur->pVtab;
+    if (t->spare || c->cap > SPARE_MAX || c->vbufsz > SPARE_MAX ||
+        c->caprows * sizeof *c->rows > SPARE_MAX) {
+        cursor_free(c);
+        return SQLITE_OK;
+    }
+    t->spare = c;
     return SQLITE_OK;
 }
 
@@ -295,16 +322,21 @@ static int value_to_key(sqlite3_value *v, mmkv_key *k)
     return 1;
 }
 
-/* Looks one key up into the cursor. */
+/* Looks one key up into the cursor: the key is copied to the arena, the
+** value stays in the buffer the store copied it into. */
 static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg)
 {
+    static const mmkv_value none = {MMKV_NULL, 0, 0, NULL, 0};
     mmkv_key k;
     mmkv_value v;
     if (!value_to_key(arg, &k)) return SQLITE_OK;
     int rc = mmkv_get(t->store, &k, &v, &c->vbuf, &c->vbufsz);
     if (rc == MMKV_NOTFOUND) return SQLITE_OK;
-    if (rc == MMKV_OK) rc = add_row(c, &k, &v);
-    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+    if (rc == MMKV_OK) rc = add_row(c, &k, &none);
+    if (rc != MMKV_OK) return mm_store_error(t, rc);
+    fix_pointers(c);
+    c->rows[0].val = v;
+    return SQLITE_OK;
 }
 
 /* xFilter: fills the cursor with the rows of plan idxNum. */
@@ -316,12 +348,9 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     int rc;
     (void)idxStr;
     c->nrows = c->at = c->used = 0;
-    if (idxNum == 1 && argc == 1) {
-        rc = lookup(t, c, argv[0]);
-    } else {
-        int src = mmkv_scan(t->store, add_row, c);
-        rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
-    }
+    if (idxNum == 1 && argc == 1) return lookup(t, c, argv[0]);
+    int src = mmkv_scan(t->store, add_row, c);
+    rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
     fix_pointers(c);
     return rc;
 }

@@ -21,6 +21,7 @@ struct mm_vtab {
     size_t *marks; /* transaction marks by savepoint level */
     int nmarks;
     struct mm_registry *reg; /* the connection's registry */
+    struct mm_cursor *spare; /* a closed cursor kept for reuse */
     mm_vtab *next;           /* in the connection's registry */
 };
 

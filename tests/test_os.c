@@ -91,8 +91,17 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Does what the store does last when it sets a new mapping up: replaces
+** the unfinished marker at offset 0 with a word of its own. */
+static void finish_setup(mmkv_os_map *m)
+{
+    uint64_t word = 0x1234;
+    memcpy(mmkv_os_base(m), &word, 8);
+}
+
 /* Opens the named mapping with flags; asserts success; returns the map and
-** fills *created and *sole.  The init lock is released before returning. */
+** fills *created and *sole.  A created mapping is finished (finish_setup);
+** the init lock is released before returning. */
 static mmkv_os_map *open_named(const char *name, int flags, uint64_t size, unsigned perms,
                                int *created, int *sole)
 {
@@ -102,6 +111,7 @@ static mmkv_os_map *open_named(const char *name, int flags, uint64_t size, unsig
     int rc = mmkv_os_open(name, 0, flags, size, perms, 1000, &m, &c, &so, err, sizeof err);
     if (rc != MMKV_OK) fail_msg("mmkv_os_open(%s) = %d: %s", name, rc, err);
     assert_non_null(m);
+    if (c) finish_setup(m);
     mmkv_os_open_done(m);
     if (created) *created = c;
     if (sole) *sole = so;
@@ -355,6 +365,36 @@ static void test_os_open_without_create_opens_existing_mapping_with_its_size(voi
     mmkv_os_close(r, 0);
 }
 
+/* A creator that died before finishing leaves the marker: an opener
+** without MMKV_OS_CREATE is told there is no such mapping, one with it
+** gets created = 1 and sets it up again. */
+static void test_os_unfinished_mapping_is_set_up_again_by_a_creating_opener(void **state)
+{
+    fixture *f = *state;
+    mmkv_os_map *m = NULL, *m2 = NULL;
+    char err[256] = "";
+    int c = -1, so = -1;
+    assert_int_equal(mmkv_os_open(f->name, 0, MMKV_OS_CREATE, SIZE_64K, 0600, 1000, &m, &c, &so,
+                                  err, sizeof err),
+                     MMKV_OK);
+    assert_true(c);
+    uint64_t first;
+    memcpy(&first, mmkv_os_base(m), 8);
+    assert_true(first == MMKV_OS_UNFINISHED);
+    mmkv_os_open_done(m);
+    mmkv_os_close(m, 0); /* as if the creator died here */
+    assert_int_equal(mmkv_os_open(f->name, 0, 0, 0, 0600, 1000, &m2, &c, &so, err, sizeof err),
+                     MMKV_CANTOPEN);
+    assert_non_null(strstr(err, "no such mapping"));
+    assert_int_equal(mmkv_os_open(f->name, 0, MMKV_OS_CREATE, 2 * SIZE_64K, 0600, 1000, &m2, &c,
+                                  &so, err, sizeof err),
+                     MMKV_OK);
+    assert_true(c);
+    assert_int_equal(mmkv_os_size(m2), 2 * SIZE_64K);
+    mmkv_os_open_done(m2);
+    mmkv_os_close(m2, 0);
+}
+
 /* While a handle is between mmkv_os_open and mmkv_os_open_done, another
 ** opener waits for it and gives up with MMKV_BUSY after its timeout. */
 static void test_os_init_lock_keeps_a_second_opener_out_until_open_done(void **state)
@@ -366,6 +406,7 @@ static void test_os_init_lock_keeps_a_second_opener_out_until_open_done(void **s
     int rc = mmkv_os_open(f->name, 0, MMKV_OS_CREATE, SIZE_64K, 0600, 1000, &m, &c, &so, err,
                           sizeof err);
     assert_int_equal(rc, MMKV_OK);
+    finish_setup(m);
     for (int round = 0; round < 2; round++) {
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -631,6 +672,7 @@ int main(void)
         T(test_os_open_without_create_of_missing_mapping_fails_with_cantopen),
         T(test_os_bytes_written_through_one_handle_are_seen_by_another),
         T(test_os_open_without_create_opens_existing_mapping_with_its_size),
+        T(test_os_unfinished_mapping_is_set_up_again_by_a_creating_opener),
         T(test_os_init_lock_keeps_a_second_opener_out_until_open_done),
         T(test_os_close_with_discard_removes_a_created_mapping),
         T(test_os_close_with_discard_keeps_a_mapping_it_did_not_create),
