@@ -38,109 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef MMAP_EXT_PATH
-#error "MMAP_EXT_PATH must name the extension (set by tests/CMakeLists.txt)"
-#endif
+#include "proc_util.h"
 
 #define NCOUNTERS 4 /* shared counters c0..c3 */
 #define NKEYS 200   /* overlapping keys k0..k199 */
 #define MAXPROCS 64
-
-static int g_passed, g_failed;
-
-/* Records one check of the parent and prints it. */
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s - ", ok ? "ok" : "not ok");
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (ok)
-        g_passed++;
-    else
-        g_failed++;
-}
-
-/* Milliseconds on a monotonic clock. */
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* xorshift64*: a small deterministic generator per process. */
-static uint64_t rnd_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ull;
-}
-static unsigned rnd(uint64_t *s, unsigned n)
-{
-    return (unsigned)(rnd_next(s) % n);
-}
-
-/* Writes all n bytes or dies. */
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            perror("write");
-            _exit(99);
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-}
-
-/* Reads exactly n bytes; returns 0 on success, -1 on EOF or error. */
-static int read_all(int fd, void *p, size_t n)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* Opens an in-memory connection with the extension loaded, or NULL. */
-static sqlite3 *open_db(void)
-{
-    sqlite3 *db = NULL;
-    char *err = NULL;
-    if (sqlite3_open(":memory:", &db) != SQLITE_OK) return NULL;
-    sqlite3_enable_load_extension(db, 1);
-    if (sqlite3_load_extension(db, MMAP_EXT_PATH, NULL, &err) != SQLITE_OK) {
-        fprintf(stderr, "load_extension(%s): %s\n", MMAP_EXT_PATH, err ? err : "?");
-        sqlite3_free(err);
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
-}
-
-/* Runs SQL with sqlite3_exec; returns the result code, prints errors
-** prefixed by who. */
-static int exec_sql(sqlite3 *db, const char *who, const char *sql)
-{
-    char *err = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-    if (rc != SQLITE_OK) fprintf(stderr, "%s: %s -> %d %s\n", who, sql, rc, err ? err : "");
-    sqlite3_free(err);
-    return rc;
-}
 
 /* Returns the first column of the first row of sql as a new string
 ** (sqlite3_malloc'd), or NULL on error or no row. */
@@ -541,7 +443,7 @@ static void worker_main(int id, const char *name, int ops, uint64_t seed, int ou
     w.buf = malloc(4096);
     w.db = open_db();
     if (!w.db) {
-        write_all(out_fd, "E", 1);
+        if (write_all(out_fd, "E", 1)) _exit(99);
         _exit(2);
     }
     char *sql = sqlite3_mprintf(
@@ -549,7 +451,7 @@ static void worker_main(int id, const char *name, int ops, uint64_t seed, int ou
     int rc = exec_sql(w.db, "worker create", sql);
     sqlite3_free(sql);
     if (rc != SQLITE_OK) {
-        write_all(out_fd, "E", 1);
+        if (write_all(out_fd, "E", 1)) _exit(99);
         _exit(2);
     }
     w.put = prep(&w, "INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)");
@@ -558,13 +460,13 @@ static void worker_main(int id, const char *name, int ops, uint64_t seed, int ou
     w.inc = prep(&w, "UPDATE kv SET value = value + 1 WHERE key = 'c' || ?1");
     w.getc = prep(&w, "SELECT value FROM kv WHERE key = 'c' || ?1");
     if (!w.put || !w.del || !w.get || !w.inc || !w.getc) {
-        write_all(out_fd, "E", 1);
+        if (write_all(out_fd, "E", 1)) _exit(99);
         _exit(2);
     }
 
     /* Start barrier: all workers begin their operations together. */
     char go;
-    write_all(out_fd, "R", 1);
+    if (write_all(out_fd, "R", 1)) _exit(99);
     if (read_all(go_fd, &go, 1) != 0) _exit(2);
 
     while (w.rep.ops < ops) {
@@ -585,12 +487,12 @@ static void worker_main(int id, const char *name, int ops, uint64_t seed, int ou
         }
         w.rep.ops++;
     }
-    write_all(out_fd, &w.rep, sizeof w.rep);
+    if (write_all(out_fd, &w.rep, sizeof w.rep)) _exit(99);
 
     /* Barrier: wait until every worker has finished writing. */
     worker_digest d = {0, 0, 0};
     if (read_all(go_fd, &go, 1) == 0 && table_digest(w.db, &d.hash, &d.rows) == 0) d.ok = 1;
-    write_all(out_fd, &d, sizeof d);
+    if (write_all(out_fd, &d, sizeof d)) _exit(99);
 
     sqlite3_finalize(w.put);
     sqlite3_finalize(w.del);
@@ -671,7 +573,7 @@ int main(int argc, char **argv)
     check(ready == nprocs, "all %d workers open the mapping and prepare their statements", nprocs);
     t0 = now_ms();
     for (int i = 0; i < nprocs; i++)
-        write_all(go_fd[i], "s", 1);
+        if (write_all(go_fd[i], "s", 1)) perror("write");
 
     /* Phase 1: collect each worker's report. */
     worker_report rep[MAXPROCS];
@@ -722,7 +624,7 @@ int main(int argc, char **argv)
     int pd = table_digest(db, &phash, &prows);
     check(pd == 0, "the parent computes a digest of the table (%" PRId64 " rows)", prows);
     for (int i = 0; i < nprocs; i++)
-        write_all(go_fd[i], "g", 1);
+        if (write_all(go_fd[i], "g", 1)) perror("write");
     int same = 0;
     for (int i = 0; i < nprocs; i++) {
         worker_digest d;
