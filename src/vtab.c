@@ -367,9 +367,12 @@ static int mmEof(sqlite3_vtab_cursor *cur)
     return c->at >= c->nrows;
 }
 
-/* Hands a value to SQLite (copied: the cursor's rows do not outlive it). */
+/* Hands a value to SQLite (copied: the cursor's rows do not outlive it).
+** Empty text and blobs may have no buffer behind them; SQLite reads a NULL
+** pointer as SQL NULL, so they get a pointer to "" instead. */
 static void result_value(sqlite3_context *ctx, const mmkv_value *v)
 {
+    const void *p = v->p ? v->p : "";
     switch (v->type) {
     case MMKV_INT:
         sqlite3_result_int64(ctx, v->i);
@@ -378,10 +381,10 @@ static void result_value(sqlite3_context *ctx, const mmkv_value *v)
         sqlite3_result_double(ctx, v->r);
         break;
     case MMKV_TEXT:
-        sqlite3_result_text(ctx, v->p, (int)v->n, SQLITE_TRANSIENT);
+        sqlite3_result_text(ctx, p, (int)v->n, SQLITE_TRANSIENT);
         break;
     case MMKV_BLOB:
-        sqlite3_result_blob(ctx, v->p, (int)v->n, SQLITE_TRANSIENT);
+        sqlite3_result_blob(ctx, p, (int)v->n, SQLITE_TRANSIENT);
         break;
     default:
         sqlite3_result_null(ctx);
