@@ -1,6 +1,6 @@
 /*
 ** compat.h -- the POSIX calls that the portable tests use and MinGW-w64 lacks
-** (mkdtemp).  tests/win/CMakeLists.txt force-includes it (-include) into the
+** (mkdtemp, rand_r).  tests/win/CMakeLists.txt force-includes it (-include) into the
 ** shared test sources it builds for Windows; nothing else includes it.
 */
 #ifndef MMKV_WIN_COMPAT_H
@@ -51,6 +51,21 @@ static inline char *mkdtemp(char *tmpl)
         if (errno != EEXIST) return NULL;
     }
     return NULL;
+}
+
+/* rand_r(3): the POSIX reentrant PRNG (the same recurrence as glibc's). */
+static inline int rand_r(unsigned int *seed)
+{
+    unsigned int next = *seed;
+    int result;
+    next = next * 1103515245u + 12345u;
+    result = (int)((next / 65536u) % 2048u);
+    next = next * 1103515245u + 12345u;
+    result = (int)((unsigned)(result << 10) ^ ((next / 65536u) % 1024u));
+    next = next * 1103515245u + 12345u;
+    result = (int)((unsigned)(result << 10) ^ ((next / 65536u) % 1024u));
+    *seed = next;
+    return result;
 }
 #endif
 #endif
