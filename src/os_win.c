@@ -481,6 +481,8 @@ static int open_file_mapping(struct mmkv_os_map *m, const char *path, int flags,
     return rc;
 }
 
+/* Opens or creates a named or file mapping (os.h); returns with the init
+** lock held. */
 int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsigned perms,
                  int timeout_ms, mmkv_os_map **out, int *created, int *sole, char *err, int errsz)
 {
@@ -511,6 +513,7 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
     return MMKV_OK;
 }
 
+/* Releases the init lock (the mutex object goes with its last handle). */
 void mmkv_os_open_done(mmkv_os_map *m)
 {
     if (m->init_held) ReleaseMutex(m->init);
@@ -525,6 +528,7 @@ static void close_handle(HANDLE h)
     if (h && h != INVALID_HANDLE_VALUE) CloseHandle(h);
 }
 
+/* Unmaps and closes every handle; see os.h for discard. */
 void mmkv_os_close(mmkv_os_map *m, int discard)
 {
     if (!m) return;
@@ -543,21 +547,25 @@ void mmkv_os_close(mmkv_os_map *m, int discard)
     free(m);
 }
 
+/* The address of the view. */
 void *mmkv_os_base(mmkv_os_map *m)
 {
     return m->base;
 }
 
+/* The size of the mapping in bytes. */
 uint64_t mmkv_os_size(mmkv_os_map *m)
 {
     return m->size;
 }
 
+/* The message of the last failure of this map. */
 const char *mmkv_os_errmsg(mmkv_os_map *m)
 {
     return m->err;
 }
 
+/* Writes a file mapping's dirty pages and the file's buffers to disk. */
 int mmkv_os_flush(mmkv_os_map *m)
 {
     if (!m->is_file) return 0;
@@ -584,6 +592,7 @@ int mmkv_os_unlink(const char *name)
     return e == ERROR_FILE_NOT_FOUND ? 0 : -1;
 }
 
+/* Clears the lock slot (the holder record); the mutex itself is named. */
 int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem)
 {
     (void)m;
@@ -598,6 +607,7 @@ static void set_owner(struct lock_owner *w)
     InterlockedExchange(&w->pid, (LONG)GetCurrentProcessId());
 }
 
+/* Takes the named mutex within timeout_ms; abandoned means OWNERDEAD. */
 int mmkv_os_lock(mmkv_os_map *m, void *lockmem, int timeout_ms)
 {
     struct lock_owner *w = lockmem;
@@ -623,6 +633,7 @@ int mmkv_os_lock(mmkv_os_map *m, void *lockmem, int timeout_ms)
     }
 }
 
+/* Nothing to do on Windows (see the body). */
 void mmkv_os_lock_repaired(mmkv_os_map *m, void *lockmem)
 {
     /* An abandoned mutex is usable again as soon as it is taken. */
@@ -630,6 +641,7 @@ void mmkv_os_lock_repaired(mmkv_os_map *m, void *lockmem)
     (void)lockmem;
 }
 
+/* Clears the holder record and releases the mutex. */
 void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
 {
     struct lock_owner *w = lockmem;
@@ -638,6 +650,7 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     ReleaseMutex(m->lock);
 }
 
+/* 64 random bits from the CRT's rand_s (RtlGenRandom). */
 uint64_t mmkv_os_random(void)
 {
     unsigned int a = 0, b = 0;
