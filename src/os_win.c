@@ -389,16 +389,66 @@ static int check_size(struct mmkv_os_map *m, uint64_t size, char *err, int errsz
 /* Makes the file's section: a new (empty) file is grown to `size` bytes by
 ** CreateFileMappingW itself, an existing one keeps its size.  Sets m->size,
 ** m->section and *created.  Returns MMKV_OK or an MMKV_ code with err. */
+/* Returns non-zero if the file (of fsize bytes) is empty or still holds the
+** marker of a creation that did not finish (MMKV_OS_UNFINISHED in os.h). */
+static int file_is_unfinished(HANDLE file, LONGLONG fsize)
+{
+    uint64_t first = 0;
+    DWORD got = 0;
+    OVERLAPPED at;
+    if (fsize == 0) return 1;
+    memset(&at, 0, sizeof at);
+    return ReadFile(file, &first, 8, &got, &at) && got == 8 && first == MMKV_OS_UNFINISHED;
+}
+
+/* Decides what an unfinished mapping (its creator died, or it is empty)
+** means: with MMKV_OS_CREATE it is set up again (*created = 1), else it is
+** missing.  A finished one is opened (*created = 0).  Returns MMKV_OK or
+** MMKV_CANTOPEN with err set. */
+static int check_unfinished(struct mmkv_os_map *m, int unfinished, int flags, int *created,
+                            char *err, int errsz)
+{
+    *created = unfinished;
+    if (!unfinished || (flags & MMKV_OS_CREATE)) return MMKV_OK;
+    snprintf(err, (size_t)errsz,
+             "no such mapping: %s (a process died while creating it; mode='create' sets it up "
+             "again)",
+             m->what);
+    return MMKV_CANTOPEN;
+}
+
+/* Empties the file and writes the unfinished marker as its first 8 bytes,
+** before CreateFileMappingW grows it: a creator that dies from here on
+** leaves a file that the next opener recognises.  Returns an MMKV_ code. */
+static int mark_file_unfinished(struct mmkv_os_map *m, char *err, int errsz)
+{
+    uint64_t marker = MMKV_OS_UNFINISHED;
+    LARGE_INTEGER zero;
+    OVERLAPPED at;
+    DWORD put = 0;
+    zero.QuadPart = 0;
+    memset(&at, 0, sizeof at);
+    if (!SetFilePointerEx(m->file, zero, NULL, FILE_BEGIN) || !SetEndOfFile(m->file) ||
+        !WriteFile(m->file, &marker, 8, &put, &at) || put != 8)
+        return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot start the new file");
+    return MMKV_OK;
+}
+
 static int open_file_section(struct mmkv_os_map *m, int flags, uint64_t size, int *created,
                              char *err, int errsz)
 {
     LARGE_INTEGER fsize;
     if (!GetFileSizeEx(m->file, &fsize))
         return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot read the size of the file");
-    *created = fsize.QuadPart == 0 && (flags & MMKV_OS_CREATE);
-    if (!*created) {
+    int rc = check_unfinished(m, file_is_unfinished(m->file, fsize.QuadPart), flags, created, err,
+                              errsz);
+    if (rc) return rc;
+    if (*created) {
+        rc = mark_file_unfinished(m, err, errsz);
+        if (rc) return rc;
+    } else {
         size = (uint64_t)fsize.QuadPart;
-        int rc = check_size(m, size, err, errsz);
+        rc = check_size(m, size, err, errsz);
         if (rc) return rc;
     }
     m->size = size;
@@ -446,9 +496,18 @@ static int open_named(struct mmkv_os_map *m, const char *name, int flags, uint64
     if (rc != MMKV_OK) return rc;
     /* Only the creator of a section can be alone with it: anyone else who
     ** had it open kept it alive. */
-    *created = *sole = m->created;
+    *sole = m->created;
     m->size = m->created ? size : 0;
     rc = map_view(m, err, errsz);
+    if (rc == MMKV_OK && m->created) {
+        *(volatile uint64_t *)m->base = MMKV_OS_UNFINISHED;
+        *created = 1;
+    } else if (rc == MMKV_OK) {
+        /* A creator that died mid-way (a thread of a process that lives
+        ** on, since the process's handle keeps the section) left the marker. */
+        uint64_t first = *(volatile uint64_t *)m->base;
+        rc = check_unfinished(m, first == MMKV_OS_UNFINISHED, flags, created, err, errsz);
+    }
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
     return rc;

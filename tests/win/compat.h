@@ -41,7 +41,8 @@ static inline char *mkdtemp(char *tmpl)
     compat_make_parents(tmpl);
     LARGE_INTEGER t;
     QueryPerformanceCounter(&t);
-    unsigned long long r = (unsigned long long)t.QuadPart ^ ((unsigned long long)GetCurrentProcessId() << 20);
+    unsigned long long r =
+        (unsigned long long)t.QuadPart ^ ((unsigned long long)GetCurrentProcessId() << 20);
     for (int tries = 0; tries < 100; tries++) {
         for (int i = 0; i < 6; i++) {
             r = r * 6364136223846793005ull + 1442695040888963407ull;

@@ -105,7 +105,8 @@ static void w_step(worker *w)
             mine[c] += w_inc(w, c);
         }
         if (commit && wp_exec(w->db, 1, "COMMIT") == SQLITE_OK) {
-            for (int c = 0; c < NCOUNTERS; c++) w->incs[c] += mine[c];
+            for (int c = 0; c < NCOUNTERS; c++)
+                w->incs[c] += mine[c];
         } else {
             wp_exec(w->db, 1, "ROLLBACK");
         }
@@ -127,7 +128,8 @@ static int role_worker(char **argv)
     sqlite3_prepare_v2(w.db, "DELETE FROM kv WHERE key = ?", -1, &w.del, NULL);
     sqlite3_prepare_v2(w.db, "SELECT value FROM kv WHERE key = ?", -1, &w.get, NULL);
     if (!w.inc || !w.put || !w.del || !w.get) return 11;
-    for (int i = 0; i < ops; i++) w_step(&w);
+    for (int i = 0; i < ops; i++)
+        w_step(&w);
     SetEvent(wp_event(argv[5]));
     if (WaitForSingleObject(wp_event(argv[6]), 600000) != WAIT_OBJECT_0) return 12;
     uint64_t digest;
@@ -135,7 +137,8 @@ static int role_worker(char **argv)
     if (wp_table_digest(w.db, "kv", &digest, &rows)) return 13;
     FILE *f = fopen(argv[4], "w");
     if (!f) return 14;
-    for (int c = 0; c < NCOUNTERS; c++) fprintf(f, "%" PRId64 " ", w.incs[c]);
+    for (int c = 0; c < NCOUNTERS; c++)
+        fprintf(f, "%" PRId64 " ", w.incs[c]);
     fprintf(f, "%" PRIu64 " %" PRId64 " %d\n", digest, rows, w.bad_reads);
     fclose(f);
     sqlite3_finalize(w.inc);
@@ -166,15 +169,16 @@ static void test_four_processes_share_counters_without_losing_an_update(void **s
         snprintf(out[i], sizeof out[i], "%s\\w%d.txt", dir, i);
         snprintf(done[i], sizeof done[i], "%s.done%d", name, i);
         done_ev[i] = wp_event(done[i]);
-        procs[i] = wp_spawn("worker %s %d %d %d %s %s %s", name, i, g_ops, 1000 + i, out[i], done[i],
-                            go);
+        procs[i] =
+            wp_spawn("worker %s %d %d %d %s %s %s", name, i, g_ops, 1000 + i, out[i], done[i], go);
         assert_non_null(procs[i]);
     }
     assert_int_equal(WaitForMultipleObjects(NPROCS, done_ev, TRUE, 900000), WAIT_OBJECT_0);
     print_message("%d processes x %d operations: %.1f s\n", NPROCS, g_ops,
                   (wp_now_ms() - t0) / 1000);
     SetEvent(go_ev);
-    for (int i = 0; i < NPROCS; i++) assert_int_equal(wp_wait(procs[i], 120000), 0);
+    for (int i = 0; i < NPROCS; i++)
+        assert_int_equal(wp_wait(procs[i], 120000), 0);
     uint64_t mine;
     int64_t rows, want[NCOUNTERS] = {0};
     assert_int_equal(wp_table_digest(db, "kv", &mine, &rows), 0);
@@ -184,10 +188,12 @@ static void test_four_processes_share_counters_without_losing_an_update(void **s
         int64_t incs[NCOUNTERS], theirs_rows;
         uint64_t theirs;
         int bad;
-        for (int c = 0; c < NCOUNTERS; c++) assert_int_equal(fscanf(f, "%" SCNd64, &incs[c]), 1);
+        for (int c = 0; c < NCOUNTERS; c++)
+            assert_int_equal(fscanf(f, "%" SCNd64, &incs[c]), 1);
         assert_int_equal(fscanf(f, "%" SCNu64 " %" SCNd64 " %d", &theirs, &theirs_rows, &bad), 3);
         fclose(f);
-        for (int c = 0; c < NCOUNTERS; c++) want[c] += incs[c];
+        for (int c = 0; c < NCOUNTERS; c++)
+            want[c] += incs[c];
         assert_true(theirs == mine);
         assert_int_equal(theirs_rows, rows);
         assert_int_equal(bad, 0);
@@ -202,7 +208,8 @@ static void test_four_processes_share_counters_without_losing_an_update(void **s
     char *check = wp_query_text(db, "SELECT mmap_check('kv')");
     assert_string_equal(check, "ok");
     sqlite3_free(check);
-    for (int i = 0; i < NPROCS; i++) CloseHandle(done_ev[i]);
+    for (int i = 0; i < NPROCS; i++)
+        CloseHandle(done_ev[i]);
     CloseHandle(go_ev);
     sqlite3_close(db);
     wp_remove_dir(dir);
@@ -218,8 +225,9 @@ static int role_exit_in_transaction(char **argv)
 {
     sqlite3 *db = open_kv(argv[0]);
     if (!db) return 10;
-    if (wp_exec(db, 0, "BEGIN; UPDATE kv SET value = 99 WHERE key = 'k'; "
-                       "INSERT INTO kv VALUES ('new', 1); DELETE FROM kv WHERE key = 'gone'"))
+    if (wp_exec(db, 0,
+                "BEGIN; UPDATE kv SET value = 99 WHERE key = 'k'; "
+                "INSERT INTO kv VALUES ('new', 1); DELETE FROM kv WHERE key = 'gone'"))
         return 11;
     ExitProcess(0);
 }
@@ -236,8 +244,9 @@ static void test_process_exiting_inside_a_transaction_is_rolled_back(void **stat
     assert_int_equal(wp_exec(db, 0, "INSERT INTO kv VALUES ('k', 0), ('gone', 'still here')"),
                      SQLITE_OK);
     assert_int_equal(wp_wait(wp_spawn("exit-in-transaction %s", name), 60000), 0);
-    assert_int_equal(wp_exec(db, 0, "DROP TABLE kv; CREATE VIRTUAL TABLE temp.kv USING "
-                                    "mmap(name=%Q, mode='open', timeout=1000)",
+    assert_int_equal(wp_exec(db, 0,
+                             "DROP TABLE kv; CREATE VIRTUAL TABLE temp.kv USING "
+                             "mmap(name=%Q, mode='open', timeout=1000)",
                              name),
                      SQLITE_OK);
     assert_int_equal(wp_query_int(db, -1, "SELECT value FROM kv WHERE key = 'k'"), 0);
