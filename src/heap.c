@@ -74,12 +74,16 @@ static void push_free(struct mmkv *s, uint64_t off, uint32_t size)
     s->hdr->free_head[c] = (uint32_t)(off / 8);
 }
 
-/* Returns a block to the free lists (it must be a checked block). */
-void heap_free(struct mmkv *s, uint64_t off)
+/* Returns a block to the free lists.  Returns MMKV_OK, or MMKV_CORRUPT
+** (leaving it as it is) if its word is not that of a sound block. */
+int heap_free(struct mmkv *s, uint64_t off)
 {
-    uint32_t size = w_size(blk_word(s, off));
-    s->hdr->used -= size;
-    push_free(s, off, size);
+    uint64_t w = 0;
+    int rc = blk_checked(s, off, &w);
+    if (rc) return rc;
+    s->hdr->used -= w_size(w);
+    push_free(s, off, w_size(w));
+    return MMKV_OK;
 }
 
 /* Pops the head of list c if it is a sound free block.  Returns MMKV_OK with
@@ -112,7 +116,7 @@ static void split(struct mmkv *s, uint64_t off, uint32_t have, uint32_t size)
 static int take_large(struct mmkv *s, uint32_t size, uint64_t *off)
 {
     uint32_t *link = &s->hdr->free_head[NCLASS - 1];
-    uint64_t limit = s->hdr->heap_top / MIN_BLOCK;
+    uint64_t limit = heap_limit(s) / MIN_BLOCK;
     while (*link && limit--) {
         uint64_t at = (uint64_t)*link * 8, w = 0;
         int rc = blk_checked(s, at, &w);
@@ -145,7 +149,8 @@ static int take_split_small(struct mmkv *s, uint32_t size, uint64_t *off)
 /* Lays a new block at the top of the heap if there is room. */
 static int take_top(struct mmkv *s, uint32_t size, uint64_t *off)
 {
-    uint64_t top = s->hdr->heap_top;
+    uint64_t top = heap_limit(s);
+    if (top < HDR_SIZE) return store_corrupt(s, "heap top");
     if (size > s->cap - top) return MMKV_NOTFOUND;
     blk_set_word(s, top, w_make(size, BS_FREE, 0, 0));
     s->hdr->heap_top = top + size;
@@ -184,21 +189,21 @@ int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off)
 int heap_coalesce(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
-    uint64_t off = HDR_SIZE, w = 0;
+    uint64_t off = HDR_SIZE, w = 0, top = heap_limit(s);
     memset(h->free_head, 0, sizeof h->free_head);
-    while (off < h->heap_top) {
+    while (off < top) {
         int rc = blk_checked(s, off, &w);
         if (rc) return rc;
         uint64_t size = w_size(w);
         if (w_state(w) == BS_FREE) {
             uint64_t w2 = 0;
-            while (off + size < h->heap_top) {
+            while (off + size < top) {
                 rc = blk_checked(s, off + size, &w2);
                 if (rc) return rc;
                 if (w_state(w2) != BS_FREE || size + w_size(w2) > MAX_BLOCK) break;
                 size += w_size(w2);
             }
-            if (off + size == h->heap_top) {
+            if (off + size == top) {
                 h->heap_top = off;
                 break;
             }

@@ -166,8 +166,7 @@ static int regrow(struct mmkv *s, uint64_t *t, uint64_t n, uint64_t m)
     for (uint64_t i = 0; i < n; i++)
         if (t[i] && place(nt, m, t[i])) return store_corrupt(s, "index regrow");
     s->hdr->table_off = off;
-    heap_free(s, old);
-    return MMKV_OK;
+    return heap_free(s, old);
 }
 
 /* Makes sure the index can hold `want` entries within its load limit,

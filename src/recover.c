@@ -17,7 +17,7 @@
 ** Returns MMKV_OK or MMKV_CORRUPT. */
 static int settle_blocks(struct mmkv *s, int forward)
 {
-    uint64_t off = HDR_SIZE, top = s->hdr->heap_top;
+    uint64_t off = HDR_SIZE, top = heap_limit(s);
     while (off < top) {
         uint64_t w = blk_word(s, off);
         uint32_t size = w_size(w);
@@ -51,7 +51,8 @@ static int reindex(struct mmkv *s)
     h->entries = 0;
     h->kv_bytes = 0;
     h->used = HDR_SIZE;
-    while (off < h->heap_top) {
+    uint64_t top = heap_limit(s);
+    while (off < top) {
         uint64_t w = blk_word(s, off), slot;
         struct rec r, other;
         if (w_state(w) == BS_TABLE) h->used += w_size(w);
@@ -124,7 +125,7 @@ struct tally {
 ** top, -1 if it had to stop. */
 static int walk_heap(struct mmkv *s, struct report *r, struct tally *t)
 {
-    uint64_t off = HDR_SIZE, top = s->hdr->heap_top;
+    uint64_t off = HDR_SIZE, top = heap_limit(s);
     memset(t, 0, sizeof *t);
     t->used = HDR_SIZE;
     while (off < top) {
@@ -189,12 +190,12 @@ static void check_index(struct mmkv *s, struct report *r, uint64_t *count)
 /* Checks the free lists: sound blocks, right class, no loops, all counted. */
 static void check_free_lists(struct mmkv *s, struct report *r, uint64_t free_blocks)
 {
-    uint64_t seen = 0, limit = s->hdr->heap_top / MIN_BLOCK + 1;
+    uint64_t seen = 0, top = heap_limit(s), limit = top / MIN_BLOCK + 1;
     for (unsigned c = 0; c < NCLASS; c++) {
         uint32_t u = s->hdr->free_head[c];
         while (u && seen <= limit) {
             uint64_t off = (uint64_t)u * 8;
-            if (off < HDR_SIZE || off + 16 > s->hdr->heap_top) {
+            if (off < HDR_SIZE || off + 16 > top) {
                 problem(r, "free list %llu leads outside the heap (%llu)", c, off);
                 break;
             }

@@ -1,6 +1,7 @@
 /*
-** store.c -- opening a mapping, the lock discipline, transactions, and the
-** operations of the public API (mmkv.h).
+** store.c -- opening a mapping, errors, the lock discipline, and the store's
+** figures and checks.  Transactions and changes are in txn.c, lookups and
+** scans in read.c.
 **
 ** Lock discipline: every read takes the mapping's lock for the time of one
 ** lookup or scan and copies what it returns; a write transaction takes it
@@ -237,7 +238,7 @@ int mmkv_unlink(const char *name)
 /* Takes the lock (unless this handle holds it), repairing after a dead
 ** writer.  Returns MMKV_OK, MMKV_BUSY, MMKV_CORRUPT, MMKV_FORMAT or
 ** MMKV_IOERR. */
-static int lock_store(struct mmkv *s)
+int store_lock(struct mmkv *s)
 {
     if (s->locked) return MMKV_OK;
     int r = mmkv_os_lock(s->os, s->hdr->lock, s->timeout_ms);
@@ -262,358 +263,16 @@ static int lock_store(struct mmkv *s)
 }
 
 /* Releases the lock unless a write transaction keeps it. */
-static void unlock_store(struct mmkv *s)
+void store_unlock(struct mmkv *s)
 {
     if (!s->locked || s->in_txn) return;
     s->locked = 0;
     mmkv_os_unlock(s->os, s->hdr->lock);
 }
 
-int mmkv_begin(mmkv *s)
-{
-    if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
-    if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
-    int rc = lock_store(s);
-    if (rc) return rc;
-    s->in_txn = 1;
-    s->nops = 0;
-    s->err[0] = 0;
-    return MMKV_OK;
-}
-
-int mmkv_in_transaction(mmkv *s)
-{
-    return s->in_txn;
-}
-
-size_t mmkv_mark(mmkv *s)
-{
-    return s->nops;
-}
-
-/* Marks the mapping as being changed, before the first change of a
-** transaction: dirty for recovery, an odd seq for lock-free readers. */
-static void mark_dirty(struct mmkv_hdr *h)
-{
-    __atomic_store_n(&h->dirty, 1, __ATOMIC_SEQ_CST);
-    if (!(h->seq & 1)) __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
-/* Marks the changes as finished: seq even again (and different), then the
-** dirty flag cleared.  Also used by recovery. */
-void store_mark_clean(struct mmkv_hdr *h)
-{
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&h->seq, (h->seq | 1) + 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->dirty, 0, __ATOMIC_SEQ_CST);
-}
-
-/* Ends the transaction: marks the mapping clean and releases the lock. */
-static void end_txn(struct mmkv *s)
-{
-    if (s->hdr->dirty) store_mark_clean(s->hdr);
-    s->nops = 0;
-    s->in_txn = 0;
-    unlock_store(s);
-}
-
-int mmkv_commit(mmkv *s)
-{
-    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
-    struct mmkv_hdr *h = s->hdr;
-    if (s->nops) {
-        __atomic_store_n(&h->committing, 1, __ATOMIC_SEQ_CST);
-        for (size_t i = 0; i < s->nops; i++) {
-            uint64_t off = (uint64_t)s->ops[i].unit * 8;
-            int st = w_state(blk_word(s, off));
-            if (s->ops[i].kind == OP_INS && st == BS_NEW) blk_set_state(s, off, BS_LIVE);
-            if (s->ops[i].kind == OP_DEL && (st == BS_DEAD || st == BS_GONE)) heap_free(s, off);
-        }
-        h->commits++;
-        __atomic_store_n(&h->committing, 0, __ATOMIC_SEQ_CST);
-    }
-    end_txn(s);
-    return MMKV_OK;
-}
-
-/* Returns the number of key and value bytes a record carries. */
-static uint64_t rec_kv_bytes(const struct rec *r)
-{
-    uint64_t n = r->key.n + r->val.n;
-    return n + (r->val.type == MMKV_INT || r->val.type == MMKV_REAL ? 8 : 0);
-}
-
-/* Undoes one logged operation.  Returns MMKV_OK or MMKV_CORRUPT. */
-static int undo_op(struct mmkv *s, const struct txop *op)
-{
-    struct rec r, found;
-    uint64_t off = (uint64_t)op->unit * 8, slot;
-    int rc = rec_decode(s, off, &r);
-    if (rc) return rc;
-    uint64_t h = key_hash(s->hdr->seed, &r.key);
-    if (op->kind == OP_INS) {
-        rc = index_find(s, &r.key, h, &slot, &found);
-        if (rc == MMKV_OK && found.off != off) rc = store_corrupt(s, "undo of an insert");
-        if (rc == MMKV_OK) rc = index_remove_at(s, slot);
-        if (rc) return rc == MMKV_NOTFOUND ? store_corrupt(s, "undo of an insert") : rc;
-        s->hdr->kv_bytes -= rec_kv_bytes(&r);
-        heap_free(s, off);
-        return MMKV_OK;
-    }
-    blk_set_state(s, off, r.state == BS_GONE ? BS_NEW : BS_LIVE);
-    s->hdr->kv_bytes += rec_kv_bytes(&r);
-    return index_insert(s, h, off);
-}
-
-int mmkv_rollback_to(mmkv *s, size_t mark)
-{
-    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
-    while (s->nops > mark) {
-        int rc = undo_op(s, &s->ops[s->nops - 1]);
-        if (rc) return rc;
-        s->nops--;
-    }
-    return MMKV_OK;
-}
-
-int mmkv_rollback(mmkv *s)
-{
-    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
-    int rc = mmkv_rollback_to(s, 0);
-    if (rc) {
-        /* The undo met damage: leave the dirty flag so that recovery runs. */
-        s->nops = 0;
-        s->in_txn = 0;
-        s->locked = 0;
-        mmkv_os_unlock(s->os, s->hdr->lock);
-        return rc;
-    }
-    end_txn(s);
-    return MMKV_OK;
-}
-
-/* Makes room in the operation log for two more entries. */
-static int reserve_ops(struct mmkv *s)
-{
-    if (s->nops + 2 <= s->capops) return MMKV_OK;
-    size_t cap = s->capops ? s->capops * 2 : 64;
-    struct txop *p = realloc(s->ops, cap * sizeof *p);
-    if (!p) return store_err(s, MMKV_NOMEM, "out of memory");
-    s->ops = p;
-    s->capops = cap;
-    return MMKV_OK;
-}
-
-static void log_op(struct mmkv *s, uint64_t off, int kind)
-{
-    s->ops[s->nops].unit = (uint32_t)(off / 8);
-    s->ops[s->nops].kind = (uint8_t)kind;
-    s->nops++;
-}
-
-/* Starts one change: inside a transaction nothing to do; outside one, opens
-** a transaction of its own (*autocommit set).  Marks the mapping dirty. */
-static int change_begin(struct mmkv *s, int *autocommit)
-{
-    *autocommit = 0;
-    if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
-    int rc = reserve_ops(s);
-    if (rc) return rc;
-    if (!s->in_txn) {
-        rc = mmkv_begin(s);
-        if (rc) return rc;
-        *autocommit = 1;
-    }
-    if (!s->hdr->dirty) mark_dirty(s->hdr);
-    return MMKV_OK;
-}
-
-/* Ends one change begun by change_begin: an own transaction is committed
-** if rc is MMKV_OK, else rolled back.  Returns rc. */
-static int change_end(struct mmkv *s, int autocommit, int rc)
-{
-    if (!autocommit) return rc;
-    if (rc == MMKV_OK) return mmkv_commit(s);
-    char keep[sizeof s->err];
-    memcpy(keep, s->err, sizeof keep);
-    mmkv_rollback(s);
-    memcpy(s->err, keep, sizeof keep);
-    return rc;
-}
-
-/* Checks a key and value against the limits. */
-static int check_sizes(struct mmkv *s, const mmkv_key *k, const mmkv_value *v)
-{
-    if (k->type != MMKV_TEXT && k->type != MMKV_BLOB)
-        return store_err(s, MMKV_INVALID, "a key is TEXT or BLOB");
-    if (k->n > MMKV_MAX_KEY)
-        return store_err(s, MMKV_TOOBIG, "key of %u bytes is longer than the limit of %u bytes",
-                         k->n, MMKV_MAX_KEY);
-    if (v && (v->type < MMKV_NULL || v->type > MMKV_BLOB))
-        return store_err(s, MMKV_INVALID, "unknown value type %d", v->type);
-    if (v && (v->type == MMKV_TEXT || v->type == MMKV_BLOB) && v->n > MMKV_MAX_VALUE)
-        return store_err(s, MMKV_TOOBIG, "value of %u bytes is larger than the limit of %u bytes",
-                         v->n, MMKV_MAX_VALUE);
-    return MMKV_OK;
-}
-
-/* Reports that the mapping is full. */
-static int full_err(struct mmkv *s)
-{
-    return store_err(s, MMKV_FULL, "mapping %s is full (capacity %llu bytes, %llu entries)",
-                     s->where, (unsigned long long)s->cap, (unsigned long long)s->hdr->entries);
-}
-
-/* The body of mmkv_put, under the lock with the mapping dirty. */
-static int put_locked(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
-{
-    struct rec old;
-    uint64_t slot, off, h = key_hash(s->hdr->seed, k);
-    int rc = index_find(s, k, h, &slot, &old);
-    if (rc == MMKV_OK && !(flags & MMKV_PUT_REPLACE))
-        return store_err(s, MMKV_EXISTS, "key exists already");
-    if (rc != MMKV_OK && rc != MMKV_NOTFOUND) return rc;
-    int found = rc == MMKV_OK;
-    if (!found && (rc = index_reserve(s, s->hdr->entries + 1)) != MMKV_OK)
-        return rc == MMKV_FULL ? full_err(s) : rc;
-    rc = rec_write(s, k, v, &off);
-    if (rc) return rc == MMKV_FULL ? full_err(s) : rc;
-    struct rec nr;
-    rec_decode(s, off, &nr);
-    s->hdr->kv_bytes += rec_kv_bytes(&nr);
-    if (found) {
-        blk_set_state(s, old.off, old.state == BS_NEW ? BS_GONE : BS_DEAD);
-        s->hdr->kv_bytes -= rec_kv_bytes(&old);
-        log_op(s, old.off, OP_DEL);
-        index_set_at(s, slot, h, off);
-        log_op(s, off, OP_INS);
-        return MMKV_OK;
-    }
-    log_op(s, off, OP_INS);
-    return index_insert(s, h, off);
-}
-
-int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
-{
-    int autocommit, rc = check_sizes(s, k, v);
-    if (rc) return rc;
-    rc = change_begin(s, &autocommit);
-    if (rc) return rc;
-    size_t mark = s->nops;
-    rc = put_locked(s, k, v, flags);
-    if (rc && !autocommit && rc != MMKV_EXISTS && rc != MMKV_FULL) {
-        int keep = rc;
-        mmkv_rollback_to(s, mark);
-        rc = keep;
-    }
-    return change_end(s, autocommit, rc);
-}
-
-int mmkv_del(mmkv *s, const mmkv_key *k)
-{
-    int autocommit, rc = check_sizes(s, k, NULL);
-    if (rc) return rc;
-    rc = change_begin(s, &autocommit);
-    if (rc) return rc;
-    struct rec old;
-    uint64_t slot, h = key_hash(s->hdr->seed, k);
-    rc = index_find(s, k, h, &slot, &old);
-    if (rc == MMKV_OK) rc = index_remove_at(s, slot);
-    if (rc == MMKV_OK) {
-        blk_set_state(s, old.off, old.state == BS_NEW ? BS_GONE : BS_DEAD);
-        s->hdr->kv_bytes -= rec_kv_bytes(&old);
-        log_op(s, old.off, OP_DEL);
-    }
-    if (rc == MMKV_NOTFOUND) store_err(s, MMKV_NOTFOUND, "no such key");
-    return change_end(s, autocommit, rc);
-}
-
-/* Copies a record's value into *v, its bytes into the caller's buffer. */
-static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, void **buf, size_t *bufsz)
-{
-    *v = r->val;
-    if (r->val.type != MMKV_TEXT && r->val.type != MMKV_BLOB) return MMKV_OK;
-    if (*bufsz < (size_t)r->val.n + 1) {
-        void *p = realloc(*buf, (size_t)r->val.n + 1);
-        if (!p) return store_err(s, MMKV_NOMEM, "out of memory");
-        *buf = p;
-        *bufsz = (size_t)r->val.n + 1;
-    }
-    if (r->val.n) memcpy(*buf, r->val.p, r->val.n);
-    ((char *)*buf)[r->val.n] = 0;
-    v->p = *buf;
-    return MMKV_OK;
-}
-
-/* Tells the processor that this is a spin-wait loop. */
-static void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Looks k up without the lock: reads between two loads of seq and keeps the
-** result only if seq was even and unchanged, so no writer was at work.
-** Every offset is bounds-checked, so a torn read is harmless; it is thrown
-** away.  Returns the lookup's result, or -1 when writers kept it from
-** succeeding (the caller then takes the lock). */
-static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf,
-                          size_t *bufsz)
-{
-    struct mmkv_hdr *h = s->hdr;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t seq = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
-        if (seq & 1) {
-            spin_pause();
-            continue;
-        }
-        struct rec r;
-        uint64_t slot;
-        int rc = index_find(s, k, key_hash(h->seed, k), &slot, &r);
-        if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&h->seq, __ATOMIC_RELAXED) == seq) return rc;
-    }
-    return -1;
-}
-
-int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)
-{
-    int rc = check_sizes(s, k, NULL);
-    if (rc == MMKV_TOOBIG) return MMKV_NOTFOUND; /* no such key can exist */
-    if (rc) return rc;
-    if (!s->locked && (rc = get_optimistic(s, k, v, buf, bufsz)) >= 0) return rc;
-    rc = lock_store(s);
-    if (rc) return rc;
-    struct rec r;
-    uint64_t slot;
-    rc = index_find(s, k, key_hash(s->hdr->seed, k), &slot, &r);
-    if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
-    unlock_store(s);
-    return rc;
-}
-
-int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
-{
-    int rc = lock_store(s);
-    if (rc) return rc;
-    uint64_t *t = NULL, n = 0;
-    rc = index_table(s, &t, &n);
-    for (uint64_t i = 0; rc == MMKV_OK && i < n; i++) {
-        struct rec r;
-        if (!t[i]) continue;
-        rc = rec_decode(s, (uint64_t)(uint32_t)t[i] * 8, &r);
-        if (rc == MMKV_OK) rc = fn(ctx, &r.key, &r.val);
-    }
-    unlock_store(s);
-    return rc;
-}
-
 int mmkv_stat(mmkv *s, mmkv_stats *st)
 {
-    int rc = lock_store(s);
+    int rc = store_lock(s);
     if (rc) return rc;
     uint64_t *t = NULL, n = 0;
     rc = index_table(s, &t, &n);
@@ -623,7 +282,7 @@ int mmkv_stat(mmkv *s, mmkv_stats *st)
     st->kv_bytes = s->hdr->kv_bytes;
     st->slots = rc == MMKV_OK ? n : 0;
     st->format = s->hdr->version;
-    unlock_store(s);
+    store_unlock(s);
     return rc;
 }
 
@@ -635,7 +294,7 @@ uint64_t mmkv_estimate(mmkv *s)
 int mmkv_check(mmkv *s, char **report)
 {
     *report = NULL;
-    int rc = lock_store(s);
+    int rc = store_lock(s);
     if (rc == MMKV_CORRUPT || rc == MMKV_FORMAT) {
         /* A header too damaged to lock through is the report itself. */
         size_t n = strlen(s->err) + 1;
@@ -646,7 +305,7 @@ int mmkv_check(mmkv *s, char **report)
     }
     if (rc) return rc;
     rc = store_check(s, report);
-    unlock_store(s);
+    store_unlock(s);
     return rc;
 }
 

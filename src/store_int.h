@@ -112,12 +112,13 @@ struct mmkv {
 };
 
 /* Returns the end of the heap as far as any read may go: the header's
-** heap_top, but never past the mapping (the header may be damaged or, for a
-** reader without the lock, changing). */
+** heap_top, but never past the mapping and a multiple of 8 (the header may
+** be damaged, even while this process holds the lock, or changing for a
+** reader without it).  Every walk and bound uses this, never heap_top. */
 static inline uint64_t heap_limit(const struct mmkv *s)
 {
     uint64_t top = __atomic_load_n(&s->hdr->heap_top, __ATOMIC_RELAXED);
-    return top < s->cap ? top : s->cap;
+    return (top < s->cap ? top : s->cap) & ~(uint64_t)7;
 }
 
 /* --- block words (heap.c) --- */
@@ -140,7 +141,7 @@ void blk_set_state(struct mmkv *s, uint64_t off, int state);
 
 /* --- the heap allocator (heap.c) --- */
 int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off);
-void heap_free(struct mmkv *s, uint64_t off);
+int heap_free(struct mmkv *s, uint64_t off);
 int heap_coalesce(struct mmkv *s);
 int rec_decode(struct mmkv *s, uint64_t off, struct rec *r);
 uint32_t rec_size(const mmkv_key *k, const mmkv_value *v);
@@ -168,5 +169,10 @@ int store_err(struct mmkv *s, int rc, const char *fmt, ...)
     ;
 int store_corrupt(struct mmkv *s, const char *what);
 void store_mark_clean(struct mmkv_hdr *h);
+
+/* --- the lock (store.c) and size limits (txn.c) --- */
+int store_lock(struct mmkv *s);
+void store_unlock(struct mmkv *s);
+int store_check_sizes(struct mmkv *s, const mmkv_key *k, const mmkv_value *v);
 
 #endif
