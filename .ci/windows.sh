@@ -10,7 +10,8 @@
 # under build-windeps/ (ignored by git):
 #   - the SQLite amalgamation with shell.c: the autoconf tarball that the npm
 #     package sqlite3 ships under deps/ (`npm pack`, a pinned version and the
-#     tarball's SHA-256 checked);
+#     tarball's SHA-256 checked: .ci/fetch-sqlite.sh, shared with
+#     .ci/sqlite-versions.sh);
 #   - cmocka's Debian source package (`apt-get source`, from a deb-src list
 #     made from this machine's own apt sources), built for MinGW.
 set -euo pipefail
@@ -19,10 +20,9 @@ root=$PWD
 export DEBIAN_FRONTEND=noninteractive
 start=$(date +%s)
 
-# The SQLite that the Windows programs are built from.
-NPM_SQLITE3_VERSION=6.0.1
-SQLITE_TARBALL=sqlite-autoconf-3520000.tar.gz
-SQLITE_TARBALL_SHA256=f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
+# The SQLite that the Windows programs are built from (.ci/fetch-sqlite.sh
+# knows where it comes from: sqlite3@6.0.1 on npm, and its SHA-256).
+SQLITE_VERSION=3.52.0
 
 deps=$root/build-windeps
 bwin=$root/build-win
@@ -54,15 +54,7 @@ install_packages() {
 # Unpacks the SQLite amalgamation (sqlite3.c, sqlite3.h, shell.c) into
 # $deps/sqlite unless it is there already.
 fetch_sqlite() {
-  [ -f "$deps/sqlite/shell.c" ] && return 0
-  local tmp
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "sqlite3@$NPM_SQLITE3_VERSION" >/dev/null)
-  tar -xzf "$tmp"/sqlite3-*.tgz -C "$tmp" "package/deps/$SQLITE_TARBALL"
-  echo "$SQLITE_TARBALL_SHA256  $tmp/package/deps/$SQLITE_TARBALL" | sha256sum -c --quiet
-  rm -rf "$deps/sqlite" && mkdir -p "$deps/sqlite"
-  tar -xzf "$tmp/package/deps/$SQLITE_TARBALL" -C "$deps/sqlite" --strip-components=1
-  rm -rf "$tmp"
+  "$root/.ci/fetch-sqlite.sh" "$SQLITE_VERSION" "$deps/sqlite"
 }
 
 # Builds cmocka for MinGW from Debian's source package into $deps/cmocka
