@@ -299,6 +299,16 @@ static void fix_pointers(mm_cursor *c)
     }
 }
 
+/* Gets the UTF-8 bytes of a TEXT value without asking SQLite to add a
+** terminating NUL (which costs a reallocation when the application bound
+** the text with a length).  sqlite3_value_bytes first puts the value in
+** UTF-8 if it is not; sqlite3_value_blob then returns those bytes. */
+static void text_bytes(sqlite3_value *v, const void **p, uint32_t *n)
+{
+    *n = (uint32_t)sqlite3_value_bytes(v);
+    *p = sqlite3_value_blob(v);
+}
+
 /* Converts an SQL value to a key with TEXT affinity, as an ordinary TEXT
 ** column would: numbers become their text, blobs stay blobs.  Returns 0 if
 ** the value is NULL (no key). */
@@ -311,6 +321,10 @@ static int value_to_key(sqlite3_value *v, mmkv_key *k)
         k->type = MMKV_BLOB;
         k->p = sqlite3_value_blob(v);
         k->n = (uint32_t)sqlite3_value_bytes(v);
+        break;
+    case SQLITE_TEXT:
+        k->type = MMKV_TEXT;
+        text_bytes(v, &k->p, &k->n);
         break;
     default:
         k->type = MMKV_TEXT;
@@ -426,8 +440,7 @@ static void sql_to_value(sqlite3_value *sv, mmkv_value *v)
         break;
     case SQLITE_TEXT:
         v->type = MMKV_TEXT;
-        v->p = sqlite3_value_text(sv);
-        v->n = (uint32_t)sqlite3_value_bytes(sv);
+        text_bytes(sv, &v->p, &v->n);
         break;
     case SQLITE_BLOB:
         v->type = MMKV_BLOB;

@@ -515,6 +515,38 @@ static void test_two_connections_see_each_others_committed_changes(void **state)
     assert_int_equal(query_int(a, "SELECT count(*) FROM kv"), 2);
 }
 
+/* Keys and values are stored as UTF-8 whatever the connection's encoding:
+** a UTF-16 connection and a UTF-8 one find each other's non-ASCII keys, and
+** text bound with an explicit length (no terminating NUL) works too. */
+static void test_text_is_utf8_in_the_mapping_for_utf16_and_utf8_connections(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *u16 = open_db(f), *u8 = open_db(f);
+    exec_ok(u16, "PRAGMA encoding = 'UTF-16le'");
+    exec_ok(u16, "CREATE TABLE force_encoding(x)");
+    char *enc = query_text(u16, "PRAGMA encoding");
+    assert_string_equal(enc, "UTF-16le");
+    sqlite3_free(enc);
+    exec_ok(u16, "CREATE VIRTUAL TABLE temp.kv USING mmap(name=%Q)", f->name);
+    exec_ok(u8, "CREATE VIRTUAL TABLE temp.kv USING mmap(name=%Q, mode='open')", f->name);
+    exec_ok(u16, "INSERT INTO kv VALUES ('cl\xc3\xa9', 'v\xc3\xa4lue')");
+    char *hex =
+        query_text(u8, "SELECT hex(key) || '/' || hex(value) FROM kv WHERE key = 'cl\xc3\xa9'");
+    assert_string_equal(hex, "636CC3A9/76C3A46C7565");
+    sqlite3_free(hex);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(u8, "INSERT INTO kv VALUES (?, ?)", -1, &st, NULL),
+                     SQLITE_OK);
+    const char buf[] = "k\xc3\xb6yXXXX";
+    sqlite3_bind_text(st, 1, buf, 4, SQLITE_STATIC); /* "k\xc3\xb6y", not terminated */
+    sqlite3_bind_text(st, 2, buf, 4, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(query_int(u16, "SELECT length(value) FROM kv WHERE key = 'k\xc3\xb6y'"), 3);
+    assert_int_equal(
+        query_int(u16, "SELECT count(*) FROM kv WHERE key IN ('cl\xc3\xa9', 'k\xc3\xb6y')"), 2);
+}
+
 static void test_busy_when_another_connection_of_this_thread_holds_the_lock(void **state)
 {
     fixture *f = *state;
@@ -1132,6 +1164,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_key_over_65535_bytes_is_sqlite_toobig, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_text_is_utf8_in_the_mapping_for_utf16_and_utf8_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_connections_see_each_others_committed_changes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
