@@ -6,10 +6,9 @@
 #   e.g. tests/fuzz.sh 600 -jobs=2 -workers=2
 #
 # Builds in build-fuzz/ (-DCMAKE_C_COMPILER=clang -DMMKV_FUZZ=ON) and fuzzes
-# in build-fuzz/corpus/, seeded with tests/fuzz_corpus/ except its bug-*
-# files (regression inputs of bugs found so far: CTest replays them, but
-# while one is open it would stop the fuzzer at once).  A crash is written
-# to build-fuzz/artifacts/ and the script fails; replay one with
+# in build-fuzz/corpus/, seeded with tests/fuzz_corpus/ (whose bug-* files
+# are the inputs of bugs found so far).  A crash is written to
+# build-fuzz/artifacts/ and the script fails; replay one with
 #   FUZZ_TRACE=1 build-fuzz/tests/fuzz_mapping ARTIFACT
 # to see each command.  To fold new inputs into the committed corpus (keep
 # it small: edges only):
@@ -23,6 +22,6 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWith
       -DMMKV_FUZZ=ON >/dev/null
 cmake --build "$build" --target fuzz_mapping -j2
 mkdir -p "$build/corpus" "$build/artifacts"
-find "$root/tests/fuzz_corpus" -maxdepth 1 -type f ! -name 'bug-*' -exec cp {} "$build/corpus/" \;
+cp "$root"/tests/fuzz_corpus/* "$build/corpus/"
 exec "$build/tests/fuzz_mapping" -max_total_time="$secs" -timeout=10 -max_len=1024 \
      -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$@" "$build/corpus"

@@ -2,7 +2,8 @@
 ** test_diff.c -- differential SQL test of the `mmap` virtual table.
 **
 ** A generator of random SQL produces INSERT (every conflict mode, REPLACE,
-** multi-row, INSERT ... SELECT), UPDATE of keys and of values with
+** multi-row, INSERT ... SELECT, thousands of rows from a recursive CTE, so
+** that the mapping's index grows), UPDATE of keys and of values with
 ** expressions, DELETE by key, range, IN list and condition, SELECT with
 ** ORDER BY, LIMIT/OFFSET, aggregates and typeof, and BEGIN / COMMIT /
 ** ROLLBACK / SAVEPOINT / RELEASE / ROLLBACK TO, over keys and values of
@@ -10,7 +11,7 @@
 ** blobs, -0.0, the int64 extremes, 1e308, numbers as keys).
 **
 ** Every statement runs on two sides and their outcomes are compared:
-**   side A ("mmap"):      temp.t, an `mmap` table (unique name, size 8M)
+**   side A ("mmap"):      temp.t, an `mmap` table (unique name, size 16M)
 **   side B ("reference"): t, an ordinary
 **                         (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID
 ** Each side is its own connection (one connection with both tables would
@@ -57,7 +58,7 @@
 #error "MMAP_EXT_PATH must be defined"
 #endif
 
-#define MAP_SIZE "8M"
+#define MAP_SIZE "16M"
 #define CHECK_EVERY 16
 
 /* Statements that start with READER run, on side A, on the second
@@ -310,10 +311,11 @@ static void put_large(rng *r, buf *b)
     }
 }
 
-/* Appends a value literal of any storage class. */
-static void put_value(rng *r, buf *b)
+/* Appends a value literal of any storage class: up to `most` percent are
+** 0..3000-byte texts and large values (100 for all kinds). */
+static void put_value_of(rng *r, buf *b, int most)
 {
-    int k = below(r, 100);
+    int k = below(r, most);
     if (k < 25)
         buf_puts(b, PICK(r, VALUE_POOL));
     else if (k < 40)
@@ -330,6 +332,19 @@ static void put_value(rng *r, buf *b)
         buf_printf(b, "printf('%%.*c', %d, 'm')", below(r, 3000));
     else
         put_large(r, b);
+}
+
+/* Appends a value literal of any kind and size. */
+static void put_value(rng *r, buf *b)
+{
+    put_value_of(r, b, 100);
+}
+
+/* Appends a value literal of at most a few dozen bytes (for statements
+** that may set thousands of rows). */
+static void put_small_value(rng *r, buf *b)
+{
+    put_value_of(r, b, 90);
 }
 
 /* Value expressions for UPDATE; `fails` marks those that can raise an error. */
@@ -522,7 +537,7 @@ static void gen_update_value(rng *r, buf *b)
     const char *mode = e->fails ? PICK(r, ORDERLESS_MODES) : PICK(r, MODES);
     buf_printf(b, "UPDATE %st SET value = ", mode);
     if (chance(r, 20))
-        put_value(r, b);
+        put_small_value(r, b);
     else
         buf_puts(b, e->sql);
     buf_puts(b, " WHERE ");
@@ -632,6 +647,22 @@ static void gen_other(rng *r, buf *b)
     }
 }
 
+/* Thousands of rows at once ('g' followed by a number), so that the index
+** of the mapping must grow; or their removal. */
+static void gen_bulk(rng *r, buf *b)
+{
+    int from = below(r, 4000), n = 100 + below(r, 3000);
+    if (chance(r, 30)) {
+        buf_puts(b, "DELETE FROM t WHERE key >= 'g' AND key < 'h'");
+        if (chance(r, 50)) buf_printf(b, " AND length(key) %% 2 = %d", below(r, 2));
+        return;
+    }
+    buf_printf(b,
+               "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d) "
+               "INSERT %sINTO t SELECT 'g'||i, i * %d FROM c",
+               from, from + n, PICK(r, MODES), below(r, 5));
+}
+
 /* What the generator knows of the transaction state of side A. */
 typedef struct txstate {
     int in_txn; /* not in autocommit mode */
@@ -686,8 +717,10 @@ static void gen_stmt(rng *r, txstate *tx, buf *b)
         gen_select(r, b);
     else if (k < 80)
         gen_other(r, b);
-    else if (k < 81)
+    else if (k < 81 && chance(r, 50))
         buf_puts(b, "SELECT key, typeof(key), value, typeof(value) FROM t ORDER BY key");
+    else if (k < 81)
+        gen_bulk(r, b);
     else if (tx->in_txn || k < 89)
         gen_txn(r, tx, b);
     else if (k < 90)
