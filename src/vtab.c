@@ -353,6 +353,30 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg)
     return SQLITE_OK;
 }
 
+/* Sizes the cursor's buffers for a scan from the store's figures, so the
+** copy does not grow them step by step (the figures may be stale; the
+** buffers still grow if needed). */
+static void reserve_scan(mm_vtab *t, mm_cursor *c)
+{
+    mmkv_stats st;
+    if (mmkv_stat(t->store, &st) != MMKV_OK) return;
+    size_t rows = (size_t)st.entries + 16, bytes = (size_t)st.kv_bytes + 4096;
+    if (rows > c->caprows) {
+        mm_row *r = sqlite3_realloc64(c->rows, rows * sizeof *r);
+        if (r) {
+            c->rows = r;
+            c->caprows = rows;
+        }
+    }
+    if (bytes > c->cap) {
+        unsigned char *a = sqlite3_realloc64(c->arena, bytes);
+        if (a) {
+            c->arena = a;
+            c->cap = bytes;
+        }
+    }
+}
+
 /* xFilter: fills the cursor with the rows of plan idxNum. */
 static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
                     sqlite3_value **argv)
@@ -363,6 +387,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     (void)idxStr;
     c->nrows = c->at = c->used = 0;
     if (idxNum == 1 && argc == 1) return lookup(t, c, argv[0]);
+    reserve_scan(t, c);
     int src = mmkv_scan(t->store, add_row, c);
     rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
     fix_pointers(c);
