@@ -7,7 +7,8 @@
 ** entry nearer its own home than the probe is to the key's, so misses stay
 ** short even at 90% load).  Deletion shifts the following run back, so
 ** there are no tombstones.  The table grows by doubling inside the heap; if
-** the heap cannot hold twice the table, it takes the largest step that fits.
+** the heap cannot hold twice the table, it takes the largest step that fits,
+** and when no step fits it is filled up to 97% before the mapping is full.
 */
 #include "store_int.h"
 
@@ -184,5 +185,7 @@ int index_reserve(struct mmkv *s, uint64_t want)
         rc = regrow(s, t, n, m);
         if (rc != MMKV_FULL) return rc;
     }
-    return MMKV_FULL;
+    /* The heap has no room for a larger index: fill this one further
+    ** rather than refuse entries whose records would still fit. */
+    return want * 100 <= n * LOAD_FULL_PERCENT ? MMKV_OK : MMKV_FULL;
 }

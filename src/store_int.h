@@ -43,6 +43,7 @@
 #define MIN_SLOTS 64u
 #define LOAD_NUM 9u /* the index grows past 9/10 full */
 #define LOAD_DEN 10u
+#define LOAD_FULL_PERCENT 97u /* ... or up to 97% when the heap has no room to grow it */
 
 /* Block states. */
 enum {
