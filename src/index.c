@@ -104,6 +104,7 @@ int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off)
     uint64_t *t = NULL, n = 0;
     int rc = index_table(s, &t, &n);
     if (rc) return rc;
+    store_publish(s);
     if (place(t, n, (h >> 32 << 32) | (rec_off / 8))) return store_corrupt(s, "index is full");
     s->hdr->entries++;
     return MMKV_OK;
@@ -113,7 +114,9 @@ int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off)
 void index_set_at(struct mmkv *s, uint64_t slot, uint64_t h, uint64_t rec_off)
 {
     uint64_t *t = NULL, n = 0;
-    if (index_table(s, &t, &n) == MMKV_OK && slot < n) t[slot] = (h >> 32 << 32) | (rec_off / 8);
+    if (index_table(s, &t, &n) != MMKV_OK || slot >= n) return;
+    store_publish(s);
+    t[slot] = (h >> 32 << 32) | (rec_off / 8);
 }
 
 /* Empties slot i and shifts the run after it back.  Returns MMKV_OK or
@@ -124,6 +127,7 @@ int index_remove_at(struct mmkv *s, uint64_t i)
     int rc = index_table(s, &t, &n);
     if (rc) return rc;
     if (i >= n) return store_corrupt(s, "index slot");
+    store_publish(s);
     for (uint64_t step = 0; step < n; step++) {
         uint64_t j = next_slot(i, n), e = t[j];
         if (e == 0 || dist(j, home((uint32_t)(e >> 32), n), n) == 0) break;
@@ -166,6 +170,7 @@ static int regrow(struct mmkv *s, uint64_t *t, uint64_t n, uint64_t m)
     uint64_t *nt = (uint64_t *)(void *)(s->base + off + 8);
     for (uint64_t i = 0; i < n; i++)
         if (t[i] && place(nt, m, t[i])) return store_corrupt(s, "index regrow");
+    store_publish(s);
     s->hdr->table_off = off;
     return heap_free(s, old);
 }

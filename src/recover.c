@@ -79,6 +79,7 @@ static int reindex(struct mmkv *s)
 ** Returns MMKV_OK or MMKV_CORRUPT. */
 int store_recover(struct mmkv *s)
 {
+    store_publish(s); /* the index is about to be emptied and refilled */
     int rc = settle_blocks(s, s->hdr->committing != 0);
     if (rc == MMKV_OK) rc = reindex(s);
     if (rc == MMKV_OK) rc = heap_coalesce(s);

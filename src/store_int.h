@@ -170,6 +170,7 @@ int store_err(struct mmkv *s, int rc, const char *fmt, ...)
     ;
 int store_corrupt(struct mmkv *s, const char *what);
 void store_mark_clean(struct mmkv_hdr *h);
+void store_publish(struct mmkv *s);
 
 /* --- the lock (store.c) and size limits (txn.c) --- */
 int store_lock(struct mmkv *s);

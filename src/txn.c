@@ -34,20 +34,32 @@ size_t mmkv_mark(mmkv *s)
 }
 
 /* Marks the mapping as being changed, before the first change of a
-** transaction: dirty for recovery, an odd seq for lock-free readers. */
+** transaction: whoever takes the lock and finds it set runs recovery.
+** Lock-free readers are not stopped yet: nothing they can reach changes
+** until the transaction publishes (store_publish). */
 static void mark_dirty(struct mmkv_hdr *h)
 {
     __atomic_store_n(&h->dirty, 1, __ATOMIC_SEQ_CST);
-    if (!(h->seq & 1)) __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
+}
+
+/* Makes seq odd before the first store that a lock-free reader could see
+** (an index slot, the index's place): from then until the transaction
+** ends, readers retry or take the lock, so they never see its changes
+** before they are committed. */
+void store_publish(struct mmkv *s)
+{
+    struct mmkv_hdr *h = s->hdr;
+    if (h->seq & 1) return;
+    __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-/* Marks the changes as finished: seq even again (and different), then the
-** dirty flag cleared.  Also used by recovery. */
+/* Marks the changes as finished: seq even again if it was made odd, then
+** the dirty flag cleared.  Also used by recovery. */
 void store_mark_clean(struct mmkv_hdr *h)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    __atomic_store_n(&h->seq, (h->seq | 1) + 1, __ATOMIC_RELEASE);
+    if (h->seq & 1) __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&h->dirty, 0, __ATOMIC_SEQ_CST);
 }
 
