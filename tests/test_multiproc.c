@@ -173,7 +173,8 @@ static int exec_retry(worker *w, const char *sql)
 
 /* Binds a self-describing random value to parameter idx of st and notes it
 ** in w->last_*.  Text is
-** "w<id>:<len>:xxx..." of exactly len bytes; a blob's byte i is b0 + i. */
+** "w<id>:<len>:" padded with 'x' to exactly len bytes; a blob's byte i is
+** b0 + i. */
 static void bind_random_value(worker *w, sqlite3_stmt *st, int idx)
 {
     switch (rnd(&w->rng, 5)) {
