@@ -233,6 +233,23 @@ static void test_process_holds_a_mapping_until_it_unlinks_it(void **state)
     assert_int_equal(mmkv_unlink(name), MMKV_NOTFOUND);
 }
 
+/* Opens the named mapping once the child spawned with "create-put-wait"
+** has created it and put from=child, trying for up to 10 s.  Returns
+** MMKV_OK with *s open, or the last open's result. */
+static int open_when_child_has_put(const char *name, mmkv **s)
+{
+    int rc = MMKV_CANTOPEN;
+    for (int i = 0; i < 500 && rc != MMKV_OK; i++) {
+        rc = open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, s);
+        if (rc == MMKV_OK && !text_is(*s, "from", "child")) {
+            mmkv_close(*s);
+            rc = MMKV_CANTOPEN;
+        }
+        if (rc != MMKV_OK) Sleep(20);
+    }
+    return rc;
+}
+
 /* A mapping that only an exited process held is gone (on Linux it would
 ** stay until unlinked); while that process runs, others share it. */
 static void test_mapping_disappears_when_the_last_process_holding_it_exits(void **state)
@@ -245,16 +262,7 @@ static void test_mapping_disappears_when_the_last_process_holding_it_exits(void 
     HANDLE ev = wp_event(go);
     HANDLE child = wp_spawn("create-put-wait %s %s", name, go);
     assert_non_null(child);
-    int rc = MMKV_CANTOPEN;
-    for (int i = 0; i < 500 && rc != MMKV_OK; i++) {
-        rc = open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &s);
-        if (rc == MMKV_OK && !text_is(s, "from", "child")) {
-            mmkv_close(s);
-            rc = MMKV_CANTOPEN;
-        }
-        if (rc != MMKV_OK) Sleep(20);
-    }
-    assert_int_equal(rc, MMKV_OK);
+    assert_int_equal(open_when_child_has_put(name, &s), MMKV_OK);
     mmkv_close(s);
     assert_int_equal(mmkv_unlink(name), MMKV_OK); /* drops this process's hold */
     SetEvent(ev);
@@ -276,16 +284,7 @@ static void test_unlink_cannot_remove_a_mapping_another_process_holds(void **sta
     HANDLE ev = wp_event(go);
     HANDLE child = wp_spawn("create-put-wait %s %s", name, go);
     assert_non_null(child);
-    int rc = MMKV_CANTOPEN;
-    for (int i = 0; i < 500 && rc != MMKV_OK; i++) {
-        rc = open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &s);
-        if (rc == MMKV_OK && !text_is(s, "from", "child")) {
-            mmkv_close(s);
-            rc = MMKV_CANTOPEN;
-        }
-        if (rc != MMKV_OK) Sleep(20);
-    }
-    assert_int_equal(rc, MMKV_OK);
+    assert_int_equal(open_when_child_has_put(name, &s), MMKV_OK);
     mmkv_close(s);
     assert_int_equal(mmkv_unlink(name), MMKV_OK);
     assert_int_equal(open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &s), MMKV_OK);
