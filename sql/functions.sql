@@ -16,7 +16,7 @@ SELECT 'entries', json_extract(mmap_info('cfg'), '$.entries') = 3;
 SELECT 'capacity is the size in bytes', json_extract(mmap_info('cfg'), '$.capacity') = 1048576;
 SELECT 'used is a positive integer', json_type(mmap_info('cfg'), '$.used') = 'integer' AND json_extract(mmap_info('cfg'), '$.used') > 0;
 SELECT 'used is below the capacity', json_extract(mmap_info('cfg'), '$.used') < json_extract(mmap_info('cfg'), '$.capacity');
-SELECT 'format is 1', json_extract(mmap_info('cfg'), '$.format') = 1;
+SELECT 'format is 2', json_extract(mmap_info('cfg'), '$.format') = 2;
 SELECT 'name is the mapping name', json_extract(mmap_info('cfg'), '$.name') = '$NAME';
 SELECT 'a named mapping has no file', json_type(mmap_info('cfg'), '$.file') IS NULL;
 SELECT 'kv_bytes is at least the bytes of keys and values',

@@ -20,18 +20,26 @@ uint64_t blk_word(const struct mmkv *s, uint64_t off)
     return w;
 }
 
-/* Writes a block word as one 64-bit store. */
+/* Writes a block word as one 64-bit store, after the block's other bytes
+** (a lock-free reader loads the word first). */
 void blk_set_word(struct mmkv *s, uint64_t off, uint64_t w)
 {
-    __atomic_store_n((uint64_t *)(void *)(s->base + off), w, __ATOMIC_RELAXED);
+    __atomic_store_n((uint64_t *)(void *)(s->base + off), w, __ATOMIC_RELEASE);
 }
 
-/* Changes only the state byte of a block's word. */
+/* Changes only the state of a block's word, keeping its stamp. */
 void blk_set_state(struct mmkv *s, uint64_t off, int state)
 {
     uint64_t w = blk_word(s, off);
-    w = (w & ~((uint64_t)0xff << 32)) | ((uint64_t)state << 32);
+    w = (w & ~((uint64_t)0xf0 << 32)) | ((uint64_t)state << 32);
     blk_set_word(s, off, w);
+}
+
+/* Makes the block at off a free block of `size` bytes, keeping the stamp
+** of whatever word was there. */
+static void set_free_word(struct mmkv *s, uint64_t off, uint32_t size)
+{
+    blk_set_word(s, off, w_make(size, BS_FREE | (int)w_stamp(blk_word(s, off)), 0, 0));
 }
 
 /* Returns the free-list class of a block size. */
@@ -70,7 +78,7 @@ static void push_free(struct mmkv *s, uint64_t off, uint32_t size)
 {
     unsigned c = size_class(size);
     set_free_next(s, off, s->hdr->free_head[c]);
-    blk_set_word(s, off, w_make(size, BS_FREE, 0, 0));
+    set_free_word(s, off, size);
     s->hdr->free_head[c] = (uint32_t)(off / 8);
 }
 
@@ -107,7 +115,7 @@ static void split(struct mmkv *s, uint64_t off, uint32_t have, uint32_t size)
 {
     if (have - size >= MIN_BLOCK) {
         push_free(s, off + size, have - size);
-        blk_set_word(s, off, w_make(size, BS_FREE, 0, 0));
+        set_free_word(s, off, size);
     }
 }
 
@@ -152,8 +160,8 @@ static int take_top(struct mmkv *s, uint32_t size, uint64_t *off)
     uint64_t top = heap_limit(s);
     if (top < HDR_SIZE) return store_corrupt(s, "heap top");
     if (size > s->cap - top) return MMKV_NOTFOUND;
-    blk_set_word(s, top, w_make(size, BS_FREE, 0, 0));
-    s->hdr->heap_top = top + size;
+    set_free_word(s, top, size);
+    __atomic_store_n(&s->hdr->heap_top, top + size, __ATOMIC_RELAXED);
     *off = top;
     return MMKV_OK;
 }
@@ -185,11 +193,15 @@ int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off)
 }
 
 /* Merges runs of adjacent free blocks, gives a free tail back to the top,
-** and rebuilds every free list.  Returns MMKV_OK or MMKV_CORRUPT. */
+** and rebuilds every free list.  Offsets inside a merged block lose their
+** stamps, so `reshape` changes first: lock-free readers then retry.
+** Returns MMKV_OK or MMKV_CORRUPT. */
 int heap_coalesce(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
     uint64_t off = HDR_SIZE, w = 0, top = heap_limit(s);
+    __atomic_store_n(&h->reshape, h->reshape + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     memset(h->free_head, 0, sizeof h->free_head);
     while (off < top) {
         int rc = blk_checked(s, off, &w);
@@ -204,7 +216,7 @@ int heap_coalesce(struct mmkv *s)
                 size += w_size(w2);
             }
             if (off + size == top) {
-                h->heap_top = off;
+                __atomic_store_n(&h->heap_top, off, __ATOMIC_RELAXED);
                 break;
             }
             push_free(s, off, (uint32_t)size);
@@ -224,8 +236,9 @@ uint32_t rec_size(const mmkv_key *k, const mmkv_value *v)
     return n < MIN_BLOCK ? MIN_BLOCK : (uint32_t)n;
 }
 
-/* Writes a new record (state BS_NEW) for k and v into a fresh block and
-** returns its offset.  Returns MMKV_OK, MMKV_FULL or MMKV_CORRUPT. */
+/* Writes a new record (state BS_NEW, the block's stamp plus one) for k and
+** v into a fresh block and returns its offset.  Returns MMKV_OK, MMKV_FULL
+** or MMKV_CORRUPT. */
 int rec_write(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, uint64_t *off)
 {
     uint32_t size = rec_size(k, v), vlen = 0;
@@ -246,17 +259,36 @@ int rec_write(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, uint64_t *
     }
     unsigned pad = size - 8 - k->n - vlen;
     unsigned types = (k->type == MMKV_BLOB ? 1u : 0u) | ((unsigned)v->type << 1) | (pad << 4);
-    blk_set_word(s, *off, w_make(size, BS_NEW, types, k->n));
+    unsigned stamp = (w_stamp(blk_word(s, *off)) + 1) % STAMP_MOD;
+    blk_set_word(s, *off, w_make(size, BS_NEW | (int)stamp, types, k->n));
     return MMKV_OK;
 }
 
 /* Decodes the record block at off into *r, checking every field against
 ** the block's bounds.  Returns MMKV_OK or MMKV_CORRUPT. */
+static int decode_fields(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r);
+
 int rec_decode(struct mmkv *s, uint64_t off, struct rec *r)
 {
     uint64_t w = 0;
     int rc = blk_checked(s, off, &w);
     if (rc) return rc;
+    return decode_fields(s, off, w, r);
+}
+
+/* The same with the block's word already loaded: off must be inside the
+** heap; w is checked.  Returns MMKV_OK or MMKV_CORRUPT. */
+int rec_decode_word(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r)
+{
+    uint64_t top = heap_limit(s);
+    if (w_size(w) < MIN_BLOCK || w_size(w) % 8 || off > top || w_size(w) > top - off)
+        return store_corrupt(s, "block size");
+    return decode_fields(s, off, w, r);
+}
+
+/* Decodes a record whose block (off, w) is known to lie inside the heap. */
+static int decode_fields(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r)
+{
     unsigned types = (unsigned)(w >> 40) & 0xff;
     uint32_t klen = (uint32_t)(w >> 48), size = w_size(w);
     unsigned pad = types >> 4, vtype = (types >> 1) & 7;

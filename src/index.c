@@ -12,23 +12,6 @@
 */
 #include "store_int.h"
 
-/* Returns the home slot of hash half h32 in a table of n slots. */
-static uint64_t home(uint32_t h32, uint64_t n)
-{
-    return ((uint64_t)h32 * n) >> 32;
-}
-
-/* Returns how far slot i is from home. */
-static uint64_t dist(uint64_t i, uint64_t home_i, uint64_t n)
-{
-    return i >= home_i ? i - home_i : i + n - home_i;
-}
-
-static uint64_t next_slot(uint64_t i, uint64_t n)
-{
-    return i + 1 == n ? 0 : i + 1;
-}
-
 /* Finds the index block: *slots and *n.  Returns MMKV_OK or MMKV_CORRUPT. */
 int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n)
 {
@@ -58,10 +41,10 @@ int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, st
     int rc = index_table(s, &t, &n);
     if (rc) return rc;
     uint32_t h32 = (uint32_t)(h >> 32);
-    uint64_t i = home(h32, n);
+    uint64_t i = idx_home(h32, n);
     for (uint64_t d = 0; d < n; d++) {
         uint64_t e = t[i];
-        if (e == 0 || dist(i, home((uint32_t)(e >> 32), n), n) < d) return MMKV_NOTFOUND;
+        if (e == 0 || idx_dist(i, idx_home((uint32_t)(e >> 32), n), n) < d) return MMKV_NOTFOUND;
         if ((uint32_t)(e >> 32) == h32) {
             rc = rec_decode(s, (uint64_t)(uint32_t)e * 8, r);
             if (rc) return rc;
@@ -70,7 +53,7 @@ int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, st
                 return MMKV_OK;
             }
         }
-        i = next_slot(i, n);
+        i = idx_next(i, n);
     }
     return MMKV_NOTFOUND;
 }
@@ -79,20 +62,20 @@ int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, st
 ** Returns MMKV_OK, or MMKV_CORRUPT if the table has no empty slot. */
 static int place(uint64_t *t, uint64_t n, uint64_t e)
 {
-    uint64_t i = home((uint32_t)(e >> 32), n), d = 0;
+    uint64_t i = idx_home((uint32_t)(e >> 32), n), d = 0;
     for (uint64_t step = 0; step < n; step++, d++) {
         uint64_t cur = t[i];
         if (cur == 0) {
             t[i] = e;
             return MMKV_OK;
         }
-        uint64_t cd = dist(i, home((uint32_t)(cur >> 32), n), n);
+        uint64_t cd = idx_dist(i, idx_home((uint32_t)(cur >> 32), n), n);
         if (cd < d) {
             t[i] = e;
             e = cur;
             d = cd;
         }
-        i = next_slot(i, n);
+        i = idx_next(i, n);
     }
     return MMKV_CORRUPT;
 }
@@ -110,13 +93,15 @@ int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off)
     return MMKV_OK;
 }
 
-/* Points slot i at a new record of the same key. */
+/* Points slot i at a new record of the same key.  The index keeps its
+** shape, so seq stays as it is: a lock-free reader that reaches the new
+** record finds it NEW and retries, and one that copied the old record
+** sees the slot changed (read.c). */
 void index_set_at(struct mmkv *s, uint64_t slot, uint64_t h, uint64_t rec_off)
 {
     uint64_t *t = NULL, n = 0;
     if (index_table(s, &t, &n) != MMKV_OK || slot >= n) return;
-    store_publish(s);
-    t[slot] = (h >> 32 << 32) | (rec_off / 8);
+    __atomic_store_n(&t[slot], (h >> 32 << 32) | (rec_off / 8), __ATOMIC_RELEASE);
 }
 
 /* Empties slot i and shifts the run after it back.  Returns MMKV_OK or
@@ -129,8 +114,8 @@ int index_remove_at(struct mmkv *s, uint64_t i)
     if (i >= n) return store_corrupt(s, "index slot");
     store_publish(s);
     for (uint64_t step = 0; step < n; step++) {
-        uint64_t j = next_slot(i, n), e = t[j];
-        if (e == 0 || dist(j, home((uint32_t)(e >> 32), n), n) == 0) break;
+        uint64_t j = idx_next(i, n), e = t[j];
+        if (e == 0 || idx_dist(j, idx_home((uint32_t)(e >> 32), n), n) == 0) break;
         t[i] = e;
         i = j;
     }

@@ -72,7 +72,7 @@ enum {
 #define MMKV_MAX_KEY 65535u
 #define MMKV_MAX_VALUE 1000000000u
 #define MMKV_MAX_NAME 64
-#define MMKV_FORMAT_VERSION 1
+#define MMKV_FORMAT_VERSION 2
 
 /* Where and how to open a store.  Exactly one of name and file is set. */
 typedef struct mmkv_options {

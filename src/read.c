@@ -1,9 +1,10 @@
 /*
 ** read.c -- lookups and scans.
 **
-** A lookup first tries without the lock, reading between two loads of the
-** header's seq; only if writers keep changing the mapping does it take the
-** lock.  A scan always runs under the lock, so it sees one moment.
+** A lookup first tries without the lock (get_once says how it knows what
+** it read was committed and whole); only if writers keep getting in its
+** way does it take the lock.  A scan always runs under the lock, so it
+** sees one moment.
 */
 #include "store_int.h"
 
@@ -34,27 +35,94 @@ static void spin_pause(void)
 #endif
 }
 
-/* Looks k up without the lock: reads between two loads of seq and keeps the
-** result only if seq was even and unchanged, so no writer was at work.
-** Every offset is bounds-checked, so a torn read is harmless; it is thrown
-** away.  Returns the lookup's result, or -1 when writers kept it from
-** succeeding (the caller then takes the lock). */
+/* Results of one lock-free attempt besides MMKV_OK and MMKV_NOTFOUND. */
+enum { TRY_AGAIN = -1, USE_LOCK = -2 };
+
+static uint64_t load64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Returns non-zero if the record r has key k. */
+static int has_key(const struct rec *r, const mmkv_key *k)
+{
+    return r->key.type == k->type && r->key.n == k->n &&
+           (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
+}
+
+/* One lookup of k (hash hash) without the lock.
+**
+** What a writer changes without telling readers: a slot's offset when its
+** key gets a new record (the new record is NEW until commit), block states
+** (LIVE to DEAD to FREE at commit), and blocks freed by a commit, which a
+** later transaction may reuse.  A record's bytes never change while its
+** block holds it.  So a record found through slot i is kept only if, after
+** its value was copied, slot i still holds the same entry and the block
+** the same word: the word's stamp changes whenever the block is reused,
+** and an epoch that moved by at most one (fewer than 2 * EPOCH_COMMITS =
+** STAMP_MOD commits; each reuse of a block needs one) rules out a stamp
+** that went all the way round.  Its state must be LIVE or DEAD
+** (committed; DEAD means a transaction still open replaces it).
+**
+** Changes to the index's shape (keys added or removed, the table moved)
+** make seq odd until their transaction ends, and merges of free blocks
+** change `reshape`; an attempt that saw either is thrown away.
+**
+** Every offset is bounds-checked, so a read of a block being reused is
+** harmless.  Returns MMKV_OK or MMKV_NOTFOUND when the result holds,
+** MMKV_NOMEM, TRY_AGAIN, or USE_LOCK when the mapping looked damaged (the
+** locked lookup then says for certain). */
+static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value *v, void **buf,
+                    size_t *bufsz)
+{
+    struct mmkv_hdr *h = s->hdr;
+    uint64_t seq = load64(&h->seq);
+    if (seq & 1) return TRY_AGAIN;
+    uint64_t reshape = load64(&h->reshape), epoch = load64(&h->epoch);
+    uint64_t *t = NULL, n = 0;
+    if (index_table(s, &t, &n)) return USE_LOCK;
+    uint32_t h32 = (uint32_t)(hash >> 32);
+    uint64_t i = idx_home(h32, n), top = heap_limit(s);
+    int rc = MMKV_NOTFOUND;
+    for (uint64_t d = 0; d < n; d++, i = idx_next(i, n)) {
+        uint64_t e = load64(&t[i]);
+        if (e == 0 || idx_dist(i, idx_home((uint32_t)(e >> 32), n), n) < d) break;
+        if ((uint32_t)(e >> 32) != h32) continue;
+        uint64_t off = (uint64_t)(uint32_t)e * 8;
+        if (off < HDR_SIZE || off + 8 > top) return TRY_AGAIN;
+        uint64_t w = load64((const uint64_t *)(const void *)(s->base + off));
+        struct rec r;
+        if (rec_decode_word(s, off, w, &r)) return load64(&t[i]) == e ? USE_LOCK : TRY_AGAIN;
+        int mine = has_key(&r, k);
+        if (mine) {
+            if (r.state != BS_LIVE && r.state != BS_DEAD) return TRY_AGAIN;
+            rc = copy_value(s, &r, v, buf, bufsz);
+            if (rc) return rc;
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (load64(&t[i]) != e) return TRY_AGAIN;
+        if (load64((const uint64_t *)(const void *)(s->base + off)) != w) return TRY_AGAIN;
+        if (mine) break;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (load64(&h->seq) != seq || load64(&h->reshape) != reshape ||
+        load64(&h->epoch) - epoch > 1)
+        return TRY_AGAIN;
+    return rc;
+}
+
+/* Looks k up without the lock, trying again while writers get in the way.
+** Returns the lookup's result, or -1 when it could not get one (the caller
+** then takes the lock). */
 static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf,
                           size_t *bufsz)
 {
-    struct mmkv_hdr *h = s->hdr;
+    uint64_t hash = key_hash(s->hdr->seed, k);
     for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t seq = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
-        if (seq & 1) {
-            spin_pause();
-            continue;
-        }
-        struct rec r;
-        uint64_t slot;
-        int rc = index_find(s, k, key_hash(h->seed, k), &slot, &r);
-        if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&h->seq, __ATOMIC_RELAXED) == seq) return rc;
+        int rc = get_once(s, k, hash, v, buf, bufsz);
+        if (rc == USE_LOCK) return -1;
+        if (rc != TRY_AGAIN) return rc;
+        spin_pause();
     }
     return -1;
 }

@@ -31,7 +31,7 @@ static int settle_blocks(struct mmkv *s, int forward)
             st != BS_TABLE)
             return store_corrupt(s, "block state");
         if (to == BS_FREE && st != BS_FREE)
-            blk_set_word(s, off, w_make(size, BS_FREE, 0, 0));
+            blk_set_word(s, off, w_make(size, BS_FREE | (int)w_stamp(w), 0, 0));
         else if (to != st)
             blk_set_state(s, off, to);
         off += size;
@@ -80,11 +80,12 @@ static int reindex(struct mmkv *s)
 int store_recover(struct mmkv *s)
 {
     store_publish(s); /* the index is about to be emptied and refilled */
+    __atomic_store_n(&s->hdr->reshape, s->hdr->reshape + 1, __ATOMIC_RELAXED);
     int rc = settle_blocks(s, s->hdr->committing != 0);
     if (rc == MMKV_OK) rc = reindex(s);
     if (rc == MMKV_OK) rc = heap_coalesce(s);
     if (rc) return rc;
-    if (s->hdr->committing) s->hdr->commits++;
+    if (s->hdr->committing) store_count_commit(s->hdr);
     s->hdr->committing = 0;
     store_mark_clean(s->hdr);
     return MMKV_OK;

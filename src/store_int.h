@@ -10,7 +10,7 @@
 **
 ** Every block starts with one 64-bit word (see BLK_* below):
 **   bits  0..31  size of the block in bytes (multiple of 8, at least 16)
-**   bits 32..39  state (BS_*)
+**   bits 32..39  state (BS_*, high 4 bits) and stamp (low 4 bits)
 **   bits 40..47  key type (bit 0: blob), value type (bits 1..3),
 **                padding bytes at the end (bits 4..6)
 **   bits 48..63  key length in bytes
@@ -19,6 +19,10 @@
 ** 64-bit slots: low 32 bits the record's offset / 8 (0 = empty), high 32
 ** bits the upper half of the key's hash.  A free block holds, after its
 ** word, the offset / 8 of the next free block of its size class.
+**
+** The stamp counts, modulo 16, the records laid at the block's offset: a
+** lock-free reader that sees the same word before and after copying a
+** record knows the block was not reused meanwhile (read.c).
 **
 ** The heap is the truth: from the block states alone, the committed set of
 ** entries can always be rebuilt (recover.c).  A transaction never changes a
@@ -31,6 +35,7 @@
 #include "mmkv.h"
 #include "os.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,16 +52,21 @@
 
 /* Block states. */
 enum {
-    BS_FREE = 0xA1,
-    BS_LIVE = 0xB2,
-    BS_NEW = 0xC3,
-    BS_DEAD = 0xD4,
-    BS_GONE = 0xE5,
-    BS_TABLE = 0xF6
+    BS_FREE = 0xA0,
+    BS_LIVE = 0xB0,
+    BS_NEW = 0xC0,
+    BS_DEAD = 0xD0,
+    BS_GONE = 0xE0,
+    BS_TABLE = 0xF0
 };
+#define STAMP_MOD 16u
 
-/* The header at offset 0.  Fields are read and written under the lock,
-** except `entries`, read without it as a planner's estimate. */
+/* The header at offset 0.  Its first line holds what never or rarely
+** changes; the second what lock-free readers check, changed only now and
+** then; the third what every write changes; then the free lists and the
+** lock.  Fields are read and written under the lock, except those of the
+** first two lines, which lock-free readers load, and `entries`, read as a
+** planner's estimate. */
 struct mmkv_hdr {
     uint64_t magic;
     uint32_t version;
@@ -64,21 +74,34 @@ struct mmkv_hdr {
     uint64_t capacity;   /* bytes of the mapping */
     uint64_t generation; /* changes when the mapping is resized (not yet) */
     uint64_t seed;       /* hash seed, random per mapping */
-    uint64_t commits;    /* number of committed write transactions */
-    uint64_t heap_top;   /* end of the blocks laid so far */
     uint64_t table_off;  /* offset of the index block */
+    uint64_t reserved0[2];
+    /* offset 64 */
+    uint64_t seq;      /* odd while the index's shape changes */
+    uint64_t reshape;  /* counts merges of free blocks and recoveries */
+    uint64_t epoch;    /* commits / EPOCH_COMMITS */
+    uint64_t heap_top; /* end of the blocks laid so far */
+    uint64_t reserved1[4];
+    /* offset 128 */
+    uint64_t commits;    /* number of committed write transactions */
     uint64_t entries;    /* entries reachable from the index */
     uint64_t used;       /* bytes of blocks not free, header included */
     uint64_t kv_bytes;   /* bytes of keys and values in the index */
     uint32_t dirty;      /* a writer has changed data and not yet finished */
     uint32_t committing; /* the writer has passed its commit point */
+    uint64_t reserved2[3];
+    /* offset 192 */
     uint32_t free_head[NCLASS];
-    uint64_t seq; /* odd while data is being changed (lock-free reads) */
-    unsigned char pad[64 - ((13 * 8 + 4 * NCLASS) % 64)];
+    /* offset 704 */
     unsigned char lock[MMKV_OS_LOCK_BYTES];
 };
+#define EPOCH_COMMITS 8u /* STAMP_MOD / 2: see read.c */
 
 _Static_assert(sizeof(struct mmkv_hdr) <= HDR_SIZE, "header fits its page");
+_Static_assert(offsetof(struct mmkv_hdr, seq) == 64 && offsetof(struct mmkv_hdr, commits) == 128 &&
+                   offsetof(struct mmkv_hdr, free_head) == 192 &&
+                   offsetof(struct mmkv_hdr, lock) == 704,
+               "header layout of FORMAT.md");
 
 /* One operation of the open transaction, for commit and rollback. */
 struct txop {
@@ -131,7 +154,11 @@ static inline uint32_t w_size(uint64_t w)
 }
 static inline int w_state(uint64_t w)
 {
-    return (int)((w >> 32) & 0xff);
+    return (int)((w >> 32) & 0xf0);
+}
+static inline unsigned w_stamp(uint64_t w)
+{
+    return (unsigned)(w >> 32) & 0xf;
 }
 static inline uint64_t w_make(uint32_t size, int state, unsigned types, uint32_t klen)
 {
@@ -145,11 +172,26 @@ int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off);
 int heap_free(struct mmkv *s, uint64_t off);
 int heap_coalesce(struct mmkv *s);
 int rec_decode(struct mmkv *s, uint64_t off, struct rec *r);
+int rec_decode_word(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r);
 uint32_t rec_size(const mmkv_key *k, const mmkv_value *v);
 int rec_write(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, uint64_t *off);
 
 /* --- the hash index (index.c) --- */
 uint64_t key_hash(uint64_t seed, const mmkv_key *k);
+/* The home slot of hash half h32 in a table of n slots. */
+static inline uint64_t idx_home(uint32_t h32, uint64_t n)
+{
+    return ((uint64_t)h32 * n) >> 32;
+}
+/* How far slot i is from its entry's home slot home_i. */
+static inline uint64_t idx_dist(uint64_t i, uint64_t home_i, uint64_t n)
+{
+    return i >= home_i ? i - home_i : i + n - home_i;
+}
+static inline uint64_t idx_next(uint64_t i, uint64_t n)
+{
+    return i + 1 == n ? 0 : i + 1;
+}
 int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, struct rec *r);
 int index_insert(struct mmkv *s, uint64_t h, uint64_t rec_off);
 int index_remove_at(struct mmkv *s, uint64_t slot);
@@ -171,6 +213,7 @@ int store_err(struct mmkv *s, int rc, const char *fmt, ...)
 int store_corrupt(struct mmkv *s, const char *what);
 void store_mark_clean(struct mmkv_hdr *h);
 void store_publish(struct mmkv *s);
+void store_count_commit(struct mmkv_hdr *h);
 
 /* --- the lock (store.c) and size limits (txn.c) --- */
 int store_lock(struct mmkv *s);

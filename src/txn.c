@@ -3,9 +3,11 @@
 **
 ** A transaction takes the mapping's lock at mmkv_begin and keeps it until
 ** mmkv_commit or mmkv_rollback.  Before its first change the header's dirty
-** flag is set and seq made odd; every change is logged in process memory
-** (block offset, insert or delete) so that commit can publish and rollback
-** undo it.  A change made outside a transaction runs in one of its own.
+** flag is set, and before its first change to the index's shape (a key
+** added or removed, the table moved) seq is made odd; every change is
+** logged in process memory (block offset, insert or delete) so that commit
+** can publish and rollback undo it.  A change made outside a transaction
+** runs in one of its own.
 */
 #include "store_int.h"
 
@@ -42,16 +44,26 @@ static void mark_dirty(struct mmkv_hdr *h)
     __atomic_store_n(&h->dirty, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Makes seq odd before the first store that a lock-free reader could see
-** (an index slot, the index's place): from then until the transaction
-** ends, readers retry or take the lock, so they never see its changes
-** before they are committed. */
+/* Makes seq odd before the first change to the index's shape (slots
+** filled, emptied or shifted, the table moved): from then until the
+** transaction ends, lock-free readers retry or take the lock.  A slot
+** pointed at a new record of the same key does not need it (read.c). */
 void store_publish(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
     if (h->seq & 1) return;
     __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Counts a commit, and every EPOCH_COMMITS commits an epoch: lock-free
+** readers watch the epoch, which changes seldom enough that its cache line
+** mostly stays in theirs. */
+void store_count_commit(struct mmkv_hdr *h)
+{
+    uint64_t c = h->commits + 1;
+    h->commits = c;
+    if (c % EPOCH_COMMITS == 0) __atomic_store_n(&h->epoch, c / EPOCH_COMMITS, __ATOMIC_RELEASE);
 }
 
 /* Marks the changes as finished: seq even again if it was made odd, then
@@ -100,7 +112,7 @@ int mmkv_commit(mmkv *s)
                 damaged = 1;
         }
         if (damaged) return abandon_txn(s); /* recovery will finish the commit */
-        h->commits++;
+        store_count_commit(h);
         __atomic_store_n(&h->committing, 0, __ATOMIC_SEQ_CST);
     }
     end_txn(s);

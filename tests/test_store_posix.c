@@ -14,6 +14,7 @@
 #include "test_store.c"
 
 #include <sys/wait.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ */
 /* Transactions seen from other processes                              */
@@ -120,6 +121,121 @@ static void test_store_reads_never_see_a_torn_value_while_another_process_writes
     expect_check_ok(f->s);
 }
 
+/* The value the linearizability test writes as version `ver` of key `key`:
+** 8 bytes of version, then 40 bytes that depend on both. */
+#define LIN_KEYS 4
+#define LIN_VALUE 48
+#define LIN_DOOMED ((uint64_t)1 << 62) /* versions written only to be rolled back */
+static void lin_value(unsigned char *vb, int key, uint64_t ver)
+{
+    memcpy(vb, &ver, 8);
+    for (int j = 8; j < LIN_VALUE; j++) vb[j] = (unsigned char)(key * 37 + ver * 11 + (uint64_t)j);
+}
+
+/* Body of the writer of the linearizability test: for `ms` milliseconds,
+** replaces the keys with ever higher versions, one per transaction or two
+** in one; rolls back every fifth change (a doomed version); and now and
+** then deletes a key and puts it back (changes to the index's shape).
+** Every value has the same size, so freed blocks are reused at once. */
+static void lin_writer(const char *name, int ms)
+{
+    mmkv *s;
+    char kb[32];
+    unsigned char vb[LIN_VALUE];
+    mmkv_options o = mmkv_default_options();
+    o.name = name;
+    o.mode = MMKV_MODE_OPEN;
+    if (mmkv_open(&o, &s, NULL) != MMKV_OK) _exit(10);
+    rng_state = 99;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t ver = 0;
+    for (long op = 0;; op++) {
+        if (op % 256 == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > ms) break;
+        }
+        int key = (int)rnd_below(LIN_KEYS), what = (int)rnd_below(20);
+        mmkv_key k = numbered_key(kb, sizeof kb, key);
+        int rc = MMKV_OK;
+        if (what < 4) { /* doomed: never to be seen */
+            lin_value(vb, key, ++ver | LIN_DOOMED);
+            mmkv_value v = v_blob(vb, LIN_VALUE);
+            if (mmkv_begin(s) || mmkv_put(s, &k, &v, MMKV_PUT_REPLACE) || mmkv_rollback(s))
+                _exit(11);
+        } else if (what == 4) { /* delete and put back, in two transactions */
+            rc = mmkv_del(s, &k);
+            if (rc != MMKV_OK && rc != MMKV_NOTFOUND) _exit(12);
+            lin_value(vb, key, ++ver);
+            mmkv_value v = v_blob(vb, LIN_VALUE);
+            if (mmkv_put(s, &k, &v, MMKV_PUT_REPLACE)) _exit(13);
+        } else if (what < 8) { /* two keys in one transaction */
+            mmkv_key k2 = numbered_key(kb + 16, sizeof kb - 16, (key + 1) % LIN_KEYS);
+            unsigned char vb2[LIN_VALUE];
+            lin_value(vb, key, ++ver);
+            lin_value(vb2, (key + 1) % LIN_KEYS, ++ver);
+            mmkv_value v = v_blob(vb, LIN_VALUE), v2 = v_blob(vb2, LIN_VALUE);
+            if (mmkv_begin(s) || mmkv_put(s, &k, &v, MMKV_PUT_REPLACE) ||
+                mmkv_put(s, &k2, &v2, MMKV_PUT_REPLACE) || mmkv_commit(s))
+                _exit(14);
+        } else {
+            lin_value(vb, key, ++ver);
+            mmkv_value v = v_blob(vb, LIN_VALUE);
+            if (mmkv_put(s, &k, &v, MMKV_PUT_REPLACE)) _exit(15);
+        }
+    }
+    mmkv_close(s);
+    _exit(0);
+}
+
+/* Lookups without the lock while another process writes: every value read
+** was committed (never a rolled-back version), is whole and belongs to its
+** key, and a key's versions never go backwards from one read to the next
+** (no read returns a value older than one an earlier read returned). */
+static void test_store_lock_free_reads_are_committed_whole_and_in_order(void **state)
+{
+    fixture *f = *state;
+    char kb[32];
+    unsigned char want[LIN_VALUE];
+    void *buf = NULL;
+    size_t bufsz = 0;
+    uint64_t last[LIN_KEYS] = {0};
+    long reads = 0, found = 0;
+    int status = 0;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) lin_writer(f->name, 700);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        for (int key = 0; key < LIN_KEYS; key++) {
+            mmkv_key k = numbered_key(kb, sizeof kb, key);
+            mmkv_value got;
+            int rc = mmkv_get(f->s, &k, &got, &buf, &bufsz);
+            reads++;
+            if (rc == MMKV_NOTFOUND) continue;
+            if (rc != MMKV_OK) fail_msg("get = %d: %s", rc, mmkv_errmsg(f->s));
+            assert_int_equal(got.type, MMKV_BLOB);
+            assert_int_equal(got.n, LIN_VALUE);
+            uint64_t ver;
+            memcpy(&ver, got.p, 8);
+            if (ver & LIN_DOOMED) fail_msg("key %d: read a rolled-back version", key);
+            lin_value(want, key, ver);
+            if (memcmp(got.p, want, LIN_VALUE) != 0)
+                fail_msg("key %d: version %llu read torn or foreign", key, (unsigned long long)ver);
+            if (ver < last[key])
+                fail_msg("key %d: version %llu read after %llu", key, (unsigned long long)ver,
+                         (unsigned long long)last[key]);
+            last[key] = ver;
+            found++;
+        }
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(found > 1000);
+    free(buf);
+    expect_check_ok(f->s);
+    (void)reads;
+}
+
 /* Forks a child that opens `name`, begins, changes every entry (replace,
 ** delete, insert) and dies holding the lock; waits for it. */
 static void die_in_transaction(const char *name, int nkeys)
@@ -201,6 +317,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TS(test_store_other_process_sees_committed_data_only_after_commit),
         TS(test_store_reads_never_see_a_torn_value_while_another_process_writes),
+        TS(test_store_lock_free_reads_are_committed_whole_and_in_order),
         TS(test_store_transaction_of_a_process_that_died_is_rolled_back),
         T(test_store_file_store_gets_the_perms_asked_for),
     };
