@@ -16,9 +16,11 @@
 **             the BINARY collation; one hash probe, at most one row.
 ** Nothing is ordered: ORDER BY is left to SQLite.
 **
-** Transactions: xBegin takes the mapping's lock (mmkv_begin) and xCommit or
-** xRollback releases it, so a statement or transaction that writes sees and
-** changes the table alone.  Savepoints map onto store marks.
+** Transactions: after xBegin, the first xFilter or xUpdate of the table
+** takes the mapping's lock (mmkv_begin), and xCommit or xRollback releases
+** it, so a statement or transaction that writes reads and changes the
+** table alone, but holds the lock only from its first use of the table.
+** Savepoints map onto store marks.
 */
 #include "vtab.h"
 SQLITE_EXTENSION_INIT3
@@ -377,6 +379,16 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c)
     }
 }
 
+/* Opens the store transaction that xBegin asked for, if it is not open yet:
+** the lock is taken at the table's first read or change in a transaction
+** that writes it, not before. */
+static int open_txn(mm_vtab *t)
+{
+    if (!t->want_txn || mmkv_in_transaction(t->store)) return SQLITE_OK;
+    int rc = mmkv_begin(t->store);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
 /* xFilter: fills the cursor with the rows of plan idxNum. */
 static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
                     sqlite3_value **argv)
@@ -386,6 +398,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     int rc;
     (void)idxStr;
     c->nrows = c->at = c->used = 0;
+    if ((rc = open_txn(t)) != SQLITE_OK) return rc;
     if (idxNum == 1 && argc == 1) return lookup(t, c, argv[0]);
     reserve_scan(t, c);
     int src = mmkv_scan(t->store, add_row, c);
@@ -544,6 +557,8 @@ static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_in
 {
     mm_vtab *t = (mm_vtab *)vt;
     (void)rowid;
+    int orc = open_txn(t);
+    if (orc != SQLITE_OK) return orc;
     if (argc == 1) {
         mmkv_key k;
         if (!value_to_key(argv[0], &k)) return SQLITE_OK;
@@ -554,12 +569,13 @@ static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_in
     return do_update(t, argv[0], argv[2], argv[3]);
 }
 
+/* xBegin: the lock waits for the first use (open_txn). */
 static int mmBegin(sqlite3_vtab *vt)
 {
     mm_vtab *t = (mm_vtab *)vt;
     t->nmarks = 0;
-    int rc = mmkv_begin(t->store);
-    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+    t->want_txn = 1;
+    return SQLITE_OK;
 }
 
 static int mmSync(sqlite3_vtab *vt)
@@ -571,6 +587,7 @@ static int mmSync(sqlite3_vtab *vt)
 static int mmCommit(sqlite3_vtab *vt)
 {
     mm_vtab *t = (mm_vtab *)vt;
+    t->want_txn = 0;
     if (!mmkv_in_transaction(t->store)) return SQLITE_OK;
     int rc = mmkv_commit(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
@@ -579,6 +596,7 @@ static int mmCommit(sqlite3_vtab *vt)
 static int mmRollback(sqlite3_vtab *vt)
 {
     mm_vtab *t = (mm_vtab *)vt;
+    t->want_txn = 0;
     if (!mmkv_in_transaction(t->store)) return SQLITE_OK;
     int rc = mmkv_rollback(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);

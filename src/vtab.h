@@ -18,6 +18,7 @@ struct mm_vtab {
     char *schema;  /* "main", "temp", ... */
     char *table;   /* the table's name in SQL */
     int mode;      /* MMKV_MODE_* it was opened with */
+    int want_txn;  /* xBegin was called; the lock is taken at the first use */
     size_t *marks; /* transaction marks by savepoint level */
     int nmarks;
     struct mm_registry *reg; /* the connection's registry */
