@@ -321,15 +321,58 @@ int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem)
     return 0;
 }
 
+/* Nanoseconds of CLOCK_MONOTONIC. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits up to SPIN_NS for a held mutex to be let go before sleeping in the
+** kernel: holders keep the lock for a few hundred nanoseconds, far less
+** than a sleep and a wake-up cost.  The waiter reads the lock word (never
+** writes it) and tries to take the lock only when it reads free; between
+** reads it waits, twice as long each time up to BACKOFF_MAX_NS, so that a
+** holder doing many short changes keeps the lock's cache line rather than
+** handing it over after every one.  Returns trylock's last result. */
+#ifndef SPIN_NS
+#define SPIN_NS 100000u
+#endif
+#ifndef BACKOFF_MAX_NS
+#define BACKOFF_MAX_NS 4000u
+#endif
+static int spin_lock(pthread_mutex_t *mu)
+{
+#if defined(__GLIBC__)
+    const int *word = &mu->__data.__lock;
+    uint64_t t = now_ns(), until = t + SPIN_NS;
+    for (uint64_t backoff = 200;; backoff = backoff < BACKOFF_MAX_NS ? backoff * 2 : backoff) {
+        if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0) {
+            int rc = pthread_mutex_trylock(mu);
+            if (rc != EBUSY) return rc;
+        }
+        uint64_t next = t + backoff;
+        do {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            t = now_ns();
+        } while (t < next);
+        if (t > until) return EBUSY;
+    }
+#else
+    return pthread_mutex_trylock(mu);
+#endif
+}
+
 int mmkv_os_lock(mmkv_os_map *m, void *lockmem, int timeout_ms)
 {
     pthread_mutex_t *mu = lockmem;
-    int rc;
-    if (timeout_ms <= 0) {
-        rc = pthread_mutex_trylock(mu);
-    } else {
-        rc = pthread_mutex_trylock(mu);
-        if (rc == EBUSY) {
+    int rc = pthread_mutex_trylock(mu);
+    if (rc == EBUSY && timeout_ms > 0) rc = spin_lock(mu);
+    if (rc == EBUSY && timeout_ms > 0) {
+        {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += timeout_ms / 1000;
