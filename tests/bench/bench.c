@@ -605,7 +605,7 @@ static int run_callgrind(const options *o)
     keys_prepare(c.n, c.vsize);
     bench_db *d = create_loaded(b, &c);
     uint64_t rng = 99;
-    workload_ops(b, d, &c, w, o->cg_ops, &rng); /* warm-up, not counted */
+    workload_warmup(b, d, &c, w, o->cg_ops, &rng); /* not counted */
     if (b->read_chunk) b->read_chunk(d, 1);
     workload_ops(b, d, &c, w, o->cg_ops, &rng);
     if (b->read_chunk) b->read_chunk(d, 0);

@@ -90,6 +90,8 @@ double workload_run(const backend *b, bench_db *d, const bench_cfg *c, int w, do
 /* Runs exactly ops operations of w (for callgrind); returns 0. */
 int workload_ops(const backend *b, bench_db *d, const bench_cfg *c, int w, uint64_t ops,
                  uint64_t *rng);
+int workload_warmup(const backend *b, bench_db *d, const bench_cfg *c, int w, uint64_t ops,
+                    uint64_t *rng);
 
 /* --- several processes (multiproc.c) --- */
 enum { ROLE_READ, ROLE_WRITE, ROLE_MIX, ROLE_SPIN };

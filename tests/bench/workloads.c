@@ -151,11 +151,10 @@ double workload_run(const backend *b, bench_db *d, const bench_cfg *c, int w, do
     return t * 1e9 / (double)ops;
 }
 
-/* The only function callgrind counts (--toggle-collect=workload_ops):
-** exactly ops operations of w.  A scan operation is one whole scan; delete
+/* Exactly ops operations of w.  A scan operation is one whole scan; delete
 ** operations take entries in order across calls (ops * calls <= n). */
-__attribute__((noinline)) int workload_ops(const backend *b, bench_db *d, const bench_cfg *c, int w,
-                                           uint64_t ops, uint64_t *rng)
+static __attribute__((noinline)) int run_ops(const backend *b, bench_db *d, const bench_cfg *c,
+                                             int w, uint64_t ops, uint64_t *rng)
 {
     static volatile uint64_t keep;
     static uint64_t next_delete;
@@ -173,4 +172,18 @@ __attribute__((noinline)) int workload_ops(const backend *b, bench_db *d, const 
     }
     keep += sink;
     return 0;
+}
+
+/* The only function callgrind counts (--toggle-collect=workload_ops). */
+__attribute__((noinline)) int workload_ops(const backend *b, bench_db *d, const bench_cfg *c, int w,
+                                           uint64_t ops, uint64_t *rng)
+{
+    return run_ops(b, d, c, w, ops, rng);
+}
+
+/* The same operations, not counted by callgrind (a warm-up). */
+int workload_warmup(const backend *b, bench_db *d, const bench_cfg *c, int w, uint64_t ops,
+                    uint64_t *rng)
+{
+    return run_ops(b, d, c, w, ops, rng);
 }
