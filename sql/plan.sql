@@ -1,6 +1,7 @@
 -- plan.sql: `key = ?` and `key IN (...)` are hash lookups (the vtab's
--- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."), a plain scan is plan 0,
--- and both plans return the right rows.
+-- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."; plan 3 when only the key
+-- is read, so the value is not copied), a plain scan is plan 0, and all three
+-- return the right rows.
 --
 -- Conventions (run by tests/sqlrun.c): a statement that returns rows returns
 -- (label, ok) rows and every ok must be 1; an EXPLAIN QUERY PLAN after
@@ -30,10 +31,16 @@ EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (?, ?);
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (SELECT k FROM probe);
 -- plan: SCAN m VIRTUAL TABLE INDEX 1:
 EXPLAIN QUERY PLAN UPDATE m SET value = 0 WHERE key = ?;
--- plan: SCAN m VIRTUAL TABLE INDEX 1:
+-- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
 EXPLAIN QUERY PLAN DELETE FROM m WHERE key = ?;
--- plan: SCAN m VIRTUAL TABLE INDEX 1:
+-- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
 EXPLAIN QUERY PLAN DELETE FROM m WHERE key IN (?, ?, ?);
+-- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
+EXPLAIN QUERY PLAN SELECT key FROM m WHERE key = ?;
+-- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
+EXPLAIN QUERY PLAN SELECT count(*) FROM m WHERE key IN (?, ?);
+-- plan: SCAN m VIRTUAL TABLE INDEX 1:key=?
+EXPLAIN QUERY PLAN SELECT key, value FROM m WHERE key = ?;
 -- plan: SCAN probe
 -- plan: SCAN m VIRTUAL TABLE INDEX 1:
 EXPLAIN QUERY PLAN SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k;
@@ -52,6 +59,10 @@ SELECT 'key = missing finds nothing', NOT EXISTS (SELECT 1 FROM m WHERE key = 'k
 SELECT 'key = and a value condition', (SELECT count(*) FROM m WHERE key = 'k7' AND value > 3) = 1
   AND (SELECT count(*) FROM m WHERE key = 'k2' AND value > 3) = 0;
 SELECT 'key IN list', (SELECT group_concat(value) FROM (SELECT value FROM m WHERE key IN ('k3', 'k1', 'nope', 'k2') ORDER BY value)) = '1,2,3';
+SELECT 'key only: key = finds the row', (SELECT key FROM m WHERE key = 'k7') = 'k7';
+SELECT 'key only: missing finds nothing', (SELECT count(*) FROM m WHERE key = 'k1001') = 0;
+SELECT 'key only: IN counts present keys', (SELECT count(*) FROM m WHERE key IN ('k1', 'k2', 'nope')) = 2;
+SELECT 'key only: EXISTS', EXISTS (SELECT 1 FROM m WHERE key = 'k9') AND NOT EXISTS (SELECT 1 FROM m WHERE key = 'k0');
 SELECT 'key IN list with a repeat gives each row once', (SELECT count(*) FROM m WHERE key IN ('k3', 'k3', 'k3')) = 1;
 SELECT 'key IN subquery', (SELECT group_concat(value) FROM (SELECT value FROM m WHERE key IN (SELECT k FROM probe) ORDER BY value)) = '1,500';
 SELECT 'lookups in a join', (SELECT group_concat(m.value) FROM (SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k ORDER BY 1) AS m) = '1,500';

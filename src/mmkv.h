@@ -171,8 +171,9 @@ int mmkv_in_transaction(mmkv *s);
 
 /* Looks up key.  On MMKV_OK, *v describes the value; its bytes (TEXT, BLOB)
 ** are copied into *buf (grown with realloc; the caller frees it) and
-** v->p points into it.  Errors: MMKV_NOTFOUND, MMKV_BUSY, MMKV_CORRUPT,
-** MMKV_NOMEM. */
+** v->p points into it.  With v NULL, only says whether the key is there
+** (buf and bufsz are not used).  Errors: MMKV_NOTFOUND, MMKV_BUSY,
+** MMKV_CORRUPT, MMKV_NOMEM. */
 int mmkv_get(mmkv *s, const mmkv_key *key, mmkv_value *v, void **buf, size_t *bufsz);
 
 /* Inserts or replaces (flags MMKV_PUT_*).  Outside a transaction the change

@@ -13,6 +13,7 @@
 /* Copies a record's value into *v, its bytes into the caller's buffer. */
 static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, void **buf, size_t *bufsz)
 {
+    if (!v) return MMKV_OK; /* only whether the key is there */
     *v = r->val;
     if (r->val.type != MMKV_TEXT && r->val.type != MMKV_BLOB) return MMKV_OK;
     if (*bufsz < (size_t)r->val.n + 1) {
@@ -139,6 +140,12 @@ int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufs
     uint64_t slot;
     rc = index_find(s, k, key_hash(s->hdr->seed, k), &slot, &r);
     if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
+    if (rc == MMKV_OK && s->in_txn) {
+        /* a delete of this key in the same transaction starts here (txn.c) */
+        s->hint_ok = 1;
+        s->hint_slot = slot;
+        s->hint_off = r.off;
+    }
     store_unlock(s);
     return rc;
 }

@@ -128,6 +128,8 @@ struct mmkv {
     int timeout_ms;
     int locked; /* this handle holds the lock */
     int in_txn; /* a write transaction is open */
+    int hint_ok; /* the last locked lookup found a record, nothing changed since */
+    uint64_t hint_slot, hint_off; /* its slot and record offset */
     struct txop *ops;
     size_t nops, capops;
     char where[4200]; /* "alpha" or the file path, for messages */

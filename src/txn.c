@@ -37,11 +37,13 @@ size_t mmkv_mark(mmkv *s)
 
 /* Marks the mapping as being changed, before the first change of a
 ** transaction: whoever takes the lock and finds it set runs recovery.
-** Lock-free readers are not stopped yet: nothing they can reach changes
-** until the transaction publishes (store_publish). */
+** Only lock holders read it, and a process that died has every store it
+** made visible, so it needs no stronger order than a release fence gives.
+** Lock-free readers check each record they read (read.c). */
 static void mark_dirty(struct mmkv_hdr *h)
 {
-    __atomic_store_n(&h->dirty, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&h->dirty, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 /* Makes seq odd before the first change to the index's shape (slots
@@ -53,7 +55,7 @@ void store_publish(struct mmkv *s)
     struct mmkv_hdr *h = s->hdr;
     if (h->seq & 1) return;
     __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* before the stores it covers */
 }
 
 /* Counts a commit, and every EPOCH_COMMITS commits an epoch: lock-free
@@ -70,14 +72,14 @@ void store_count_commit(struct mmkv_hdr *h)
 ** the dirty flag cleared.  Also used by recovery. */
 void store_mark_clean(struct mmkv_hdr *h)
 {
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (h->seq & 1) __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->dirty, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&h->dirty, 0, __ATOMIC_RELEASE);
 }
 
 /* Ends the transaction: marks the mapping clean and releases the lock. */
 static void end_txn(struct mmkv *s)
 {
+    s->hint_ok = 0;
     if (s->hdr->dirty) store_mark_clean(s->hdr);
     s->nops = 0;
     s->in_txn = 0;
@@ -90,6 +92,7 @@ static void end_txn(struct mmkv *s)
 ** MMKV_CORRUPT with the message already set. */
 static int abandon_txn(struct mmkv *s)
 {
+    s->hint_ok = 0;
     s->nops = 0;
     s->in_txn = 0;
     s->locked = 0;
@@ -103,7 +106,8 @@ int mmkv_commit(mmkv *s)
     struct mmkv_hdr *h = s->hdr;
     if (s->nops) {
         int damaged = 0;
-        __atomic_store_n(&h->committing, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&h->committing, 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* the commit point, before its effects */
         for (size_t i = 0; i < s->nops; i++) {
             uint64_t off = (uint64_t)s->ops[i].unit * 8;
             int st = w_state(blk_word(s, off));
@@ -113,7 +117,7 @@ int mmkv_commit(mmkv *s)
         }
         if (damaged) return abandon_txn(s); /* recovery will finish the commit */
         store_count_commit(h);
-        __atomic_store_n(&h->committing, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&h->committing, 0, __ATOMIC_RELEASE);
     }
     end_txn(s);
     return MMKV_OK;
@@ -150,6 +154,7 @@ static int undo_op(struct mmkv *s, const struct txop *op)
 int mmkv_rollback_to(mmkv *s, size_t mark)
 {
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
+    s->hint_ok = 0;
     while (s->nops > mark) {
         int rc = undo_op(s, &s->ops[s->nops - 1]);
         if (rc) return rc;
@@ -191,6 +196,7 @@ static void log_op(struct mmkv *s, uint64_t off, int kind)
 static int change_begin(struct mmkv *s, int *autocommit)
 {
     *autocommit = 0;
+    s->hint_ok = 0;
     if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
     int rc = reserve_ops(s);
     if (rc) return rc;
@@ -284,15 +290,35 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     return change_end(s, autocommit, rc);
 }
 
+/* Finds k for a delete: where the transaction's last lookup found it, if
+** that was k and nothing changed since (hint, taken before change_begin
+** cleared it), else by a probe.  Returns MMKV_OK, MMKV_NOTFOUND or
+** MMKV_CORRUPT. */
+static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t hslot,
+                           uint64_t hoff, uint64_t *slot, struct rec *r)
+{
+    uint64_t *t = NULL, n = 0;
+    if (hint && index_table(s, &t, &n) == MMKV_OK && hslot < n &&
+        (uint32_t)t[hslot] == (uint32_t)(hoff / 8) && rec_decode(s, hoff, r) == MMKV_OK &&
+        r->key.type == k->type && r->key.n == k->n &&
+        (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0)) {
+        *slot = hslot;
+        return MMKV_OK;
+    }
+    return index_find(s, k, key_hash(s->hdr->seed, k), slot, r);
+}
+
 int mmkv_del(mmkv *s, const mmkv_key *k)
 {
     int autocommit, rc = store_check_sizes(s, k, NULL);
     if (rc) return rc;
+    int hint = s->hint_ok && s->locked;
+    uint64_t hslot = s->hint_slot, hoff = s->hint_off;
     rc = change_begin(s, &autocommit);
     if (rc) return rc;
     struct rec old;
-    uint64_t slot, h = key_hash(s->hdr->seed, k);
-    rc = index_find(s, k, h, &slot, &old);
+    uint64_t slot;
+    rc = find_for_delete(s, k, hint, hslot, hoff, &slot, &old);
     if (rc == MMKV_OK) rc = index_remove_at(s, slot);
     if (rc == MMKV_OK) {
         blk_set_state(s, old.off, old.state == BS_NEW ? BS_GONE : BS_DEAD);

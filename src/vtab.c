@@ -14,6 +14,8 @@
 **   idxNum 0  full scan: every entry, copied under the lock as of one moment.
 **   idxNum 1  key lookup: `key = ?` (and each value of `key IN (...)`), with
 **             the BINARY collation; one hash probe, at most one row.
+**   idxNum 3  the same when the statement reads only the key (colUsed), as
+**             DELETE ... WHERE key = ? does: the value is not copied.
 ** Nothing is ordered: ORDER BY is left to SQLite.
 **
 ** Transactions: after xBegin, the first xFilter or xUpdate of the table
@@ -195,8 +197,9 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
         if (sqlite3_stricmp(sqlite3_vtab_collation(info, i), "BINARY") != 0) continue;
         info->aConstraintUsage[i].argvIndex = 1;
         info->aConstraintUsage[i].omit = 1;
-        info->idxNum = 1;
-        info->idxStr = "key=?";
+        int key_only = !(info->colUsed & 2);
+        info->idxNum = key_only ? 3 : 1;
+        info->idxStr = key_only ? "key=? (key only)" : "key=?";
         info->estimatedCost = 1.0;
         info->estimatedRows = 1;
         info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
@@ -339,14 +342,15 @@ static int value_to_key(sqlite3_value *v, mmkv_key *k)
 }
 
 /* Looks one key up into the cursor: the key is copied to the arena, the
-** value stays in the buffer the store copied it into. */
-static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg)
+** value stays in the buffer the store copied it into; with key_only, the
+** value is not copied and reads as NULL (the statement does not use it). */
+static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 {
     static const mmkv_value none = {MMKV_NULL, 0, 0, NULL, 0};
     mmkv_key k;
-    mmkv_value v;
+    mmkv_value v = none;
     if (!value_to_key(arg, &k)) return SQLITE_OK;
-    int rc = mmkv_get(t->store, &k, &v, &c->vbuf, &c->vbufsz);
+    int rc = mmkv_get(t->store, &k, key_only ? NULL : &v, &c->vbuf, &c->vbufsz);
     if (rc == MMKV_NOTFOUND) return SQLITE_OK;
     if (rc == MMKV_OK) rc = add_row(c, &k, &none);
     if (rc != MMKV_OK) return mm_store_error(t, rc);
@@ -399,7 +403,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     (void)idxStr;
     c->nrows = c->at = c->used = 0;
     if ((rc = open_txn(t)) != SQLITE_OK) return rc;
-    if (idxNum == 1 && argc == 1) return lookup(t, c, argv[0]);
+    if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
     reserve_scan(t, c);
     int src = mmkv_scan(t->store, add_row, c);
     rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
@@ -500,11 +504,7 @@ static int same_key(const mmkv_key *a, const mmkv_key *b)
 /* Checks whether key k is present.  Returns 1, 0, or -1 on error (*rc). */
 static int key_present(mm_vtab *t, const mmkv_key *k, int *rc)
 {
-    mmkv_value v;
-    void *buf = NULL;
-    size_t n = 0;
-    int src = mmkv_get(t->store, k, &v, &buf, &n);
-    free(buf);
+    int src = mmkv_get(t->store, k, NULL, NULL, NULL);
     if (src == MMKV_OK) return 1;
     if (src == MMKV_NOTFOUND) return 0;
     *rc = mm_store_error(t, src);

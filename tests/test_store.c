@@ -1242,6 +1242,82 @@ static void test_store_deleted_key_can_be_inserted_again(void **state)
     expect_check_ok(f->s);
 }
 
+/* A delete in a transaction starts where the transaction's last lookup
+** found its key; that must never delete the wrong entry: after a lookup of
+** another key, after changes in between, after a rollback to a mark, and
+** after a lookup that found nothing. */
+static void test_store_delete_after_lookup_in_a_transaction_deletes_the_right_key(void **state)
+{
+    fixture *f = *state;
+    char kb[32], kb2[32];
+    for (int i = 0; i < 200; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_int(i);
+        put_ok(f->s, &k, &v, MMKV_PUT_INSERT);
+    }
+    mmkv_key k1 = numbered_key(kb, sizeof kb, 1), k2 = numbered_key(kb2, sizeof kb2, 2);
+    assert_int_equal(mmkv_begin(f->s), MMKV_OK);
+    /* the same key: found where the lookup left it */
+    assert_int_equal(mmkv_get(f->s, &k1, NULL, NULL, NULL), MMKV_OK);
+    assert_int_equal(mmkv_del(f->s, &k1), MMKV_OK);
+    assert_int_equal(mmkv_get(f->s, &k1, NULL, NULL, NULL), MMKV_NOTFOUND);
+    /* another key than the one looked up */
+    mmkv_key k3 = numbered_key(kb, sizeof kb, 3);
+    assert_int_equal(mmkv_get(f->s, &k3, NULL, NULL, NULL), MMKV_OK);
+    assert_int_equal(mmkv_del(f->s, &k2), MMKV_OK);
+    mmkv_value three = v_int(3);
+    expect_entry(f->s, &k3, &three);
+    /* changes between the lookup and the delete move slots */
+    mmkv_key k4 = numbered_key(kb2, sizeof kb2, 4);
+    assert_int_equal(mmkv_get(f->s, &k4, NULL, NULL, NULL), MMKV_OK);
+    for (int i = 1000; i < 1100; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_int(i);
+        put_ok(f->s, &k, &v, MMKV_PUT_INSERT);
+    }
+    assert_int_equal(mmkv_del(f->s, &k4), MMKV_OK);
+    /* a rollback to a mark after the lookup */
+    mmkv_key k5 = numbered_key(kb2, sizeof kb2, 5);
+    size_t mark = mmkv_mark(f->s);
+    mmkv_key k6 = numbered_key(kb, sizeof kb, 6);
+    assert_int_equal(mmkv_del(f->s, &k6), MMKV_OK);
+    assert_int_equal(mmkv_get(f->s, &k5, NULL, NULL, NULL), MMKV_OK);
+    assert_int_equal(mmkv_rollback_to(f->s, mark), MMKV_OK);
+    assert_int_equal(mmkv_del(f->s, &k5), MMKV_OK);
+    mmkv_value six = v_int(6);
+    expect_entry(f->s, &k6, &six);
+    /* a lookup that found nothing */
+    mmkv_key none = mmkv_text_key("absent");
+    assert_int_equal(mmkv_get(f->s, &none, NULL, NULL, NULL), MMKV_NOTFOUND);
+    assert_int_equal(mmkv_del(f->s, &none), MMKV_NOTFOUND);
+    assert_int_equal(mmkv_commit(f->s), MMKV_OK);
+    for (int i = 0; i < 200; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_int(i);
+        if (i == 1 || i == 2 || i == 4 || i == 5)
+            expect_missing(f->s, &k);
+        else
+            expect_entry(f->s, &k, &v);
+    }
+    assert_int_equal(entries_of(f->s), 200 - 4 + 100);
+    expect_check_ok(f->s);
+}
+
+/* mmkv_get with no value only says whether the key is there. */
+static void test_store_get_without_a_value_says_whether_the_key_is_there(void **state)
+{
+    fixture *f = *state;
+    mmkv_key a = mmkv_text_key("a"), b = mmkv_text_key("b");
+    mmkv_value v = v_text("hello", 5);
+    put_ok(f->s, &a, &v, MMKV_PUT_INSERT);
+    assert_int_equal(mmkv_get(f->s, &a, NULL, NULL, NULL), MMKV_OK);
+    assert_int_equal(mmkv_get(f->s, &b, NULL, NULL, NULL), MMKV_NOTFOUND);
+    assert_int_equal(mmkv_begin(f->s), MMKV_OK);
+    assert_int_equal(mmkv_get(f->s, &a, NULL, NULL, NULL), MMKV_OK);
+    assert_int_equal(mmkv_get(f->s, &b, NULL, NULL, NULL), MMKV_NOTFOUND);
+    assert_int_equal(mmkv_rollback(f->s), MMKV_OK);
+}
+
 /* ------------------------------------------------------------------ */
 /* Scans and figures                                                   */
 /* ------------------------------------------------------------------ */
@@ -2569,6 +2645,8 @@ int main(void)
         T(test_store_space_of_deleted_entries_is_reused_after_full),
         TS(test_store_churn_over_ten_times_the_capacity_never_fills),
         T(test_store_index_grows_past_100000_entries),
+        TS(test_store_delete_after_lookup_in_a_transaction_deletes_the_right_key),
+        TS(test_store_get_without_a_value_says_whether_the_key_is_there),
         TS(test_store_random_operations_match_a_model_and_check_ok),
         TS(test_store_readonly_handle_reads_but_never_writes),
         TS(test_store_readonly_handle_sees_changes_committed_by_a_writer),
