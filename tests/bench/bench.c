@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -423,6 +424,42 @@ static void drop_stores(const backend *const *bes, bench_db **dbs, const bench_c
 
 /* One configuration (n, vsize): load every backend, then reps rounds of
 ** every workload, backends interleaved so that drift hits all alike. */
+/* The memory floor: nanoseconds of one load whose address depends on the
+** previous one, at random cache lines of a shared anonymous mapping of
+** `bytes` (shmem, the same kind of pages as a mapping in /dev/shm).  A
+** lookup that must read k lines it cannot predict costs at least k times
+** this; a store bigger than the caches cannot scale better. */
+static double memory_floor_ns(uint64_t bytes, double seconds)
+{
+    uint64_t lines = bytes / 64;
+    if (lines < 2) return 0;
+    unsigned char *m = mmap(NULL, lines * 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                            -1, 0);
+    if (m == MAP_FAILED) return 0;
+    uint64_t *order = malloc(lines * sizeof *order);
+    if (!order) die("out of memory");
+    uint64_t rng = 0x9e3779b97f4a7c15ull ^ bytes;
+    for (uint64_t i = 0; i < lines; i++) order[i] = i;
+    for (uint64_t i = lines - 1; i > 0; i--) { /* one random cycle through every line */
+        rng = mix64(rng + i);
+        uint64_t j = rng % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (uint64_t i = 0; i < lines; i++)
+        *(uint64_t *)(void *)(m + order[i] * 64) = order[(i + 1) % lines] * 64;
+    free(order);
+    uint64_t at = 0, steps = 0;
+    for (uint64_t i = 0; i < lines; i++) at = *(volatile uint64_t *)(void *)(m + at); /* warm */
+    double t0 = bench_clock(), t;
+    do {
+        for (int i = 0; i < 4096; i++) at = *(volatile uint64_t *)(void *)(m + at);
+        steps += 4096;
+    } while ((t = bench_clock() - t0) < seconds);
+    munmap(m, lines * 64);
+    return at == 1 ? 0 : t * 1e9 / (double)steps; /* at is never 1: keeps the loop */
+}
+
 static void phase_single(const options *o, uint64_t n, uint32_t vsize)
 {
     const backend *bes[NBACKENDS];
@@ -441,6 +478,11 @@ static void phase_single(const options *o, uint64_t n, uint32_t vsize)
         nb++;
     }
     record_space(bes, dbs, nb, &cfgs[0]);
+    if (vsize == 32)
+        for (int r = 0; r < o->reps; r++)
+            sample_add(sample_get("single", "memory", "dependent-load", n, vsize, 1,
+                                  bench_cpu_clock ? "cpu-ns/op" : "wall-ns/op"),
+                       memory_floor_ns(mapping_bytes(&cfgs[0]), o->seconds));
     for (int r = 0; r < o->reps; r++)
         for (int w = 0; w < W_COUNT; w++)
             for (int i = 0; i < nb; i++) {

@@ -161,6 +161,12 @@ void report_single(uint64_t n, uint32_t vsize, const backend *const *bes, int nb
     for (int w = 0; w < W_COUNT; w++)
         for (int i = 0; i < nbes; i++)
             single_row(workload_names[w], bes[i]->name, n, vsize);
+    const sample_set *m = sample_find("single", "memory", "dependent-load", n, vsize, 1);
+    char buf[80];
+    if (m && m->nv)
+        printf("  memory floor: one load at a random line that depends on the one before, in a "
+               "shared mapping\n  the size of this N's store: %s ns\n",
+               spread(buf, m, 1));
     space_line(bes, nbes, n, vsize);
 }
 
@@ -309,6 +315,11 @@ static void lookup_targets(uint64_t n)
                  (unsigned long long)n);
         note(w, (sample_median(a) - sample_median(h)) / (sample_median(b) - sample_median(h)));
     }
+    snprintf(w, sizeof w, "  mmkv_get / memory floor (dependent random loads), N=%llu",
+             (unsigned long long)n);
+    note(w, ratio("mmkv-c", "lookup", n, "memory", "dependent-load", n));
+    snprintf(w, sizeof w, "  LMDB txn+mdb_get / memory floor, N=%llu", (unsigned long long)n);
+    note(w, ratio("lmdb", "lookup", n, "memory", "dependent-load", n));
 }
 
 /* The write targets at N = n. */
@@ -370,6 +381,9 @@ void report_targets(uint64_t n_small, uint64_t n_mid, uint64_t n_big, uint64_t n
     snprintf(w, sizeof w, "Scale: mmkv-c lookup N=%llu / N=%llu", (unsigned long long)n_big,
              (unsigned long long)n_small);
     target(w, ratio("mmkv-c", "lookup", n_big, "mmkv-c", "lookup", n_small), 2, 1);
+    snprintf(w, sizeof w, "  memory floor N=%llu / N=%llu (one dependent random load)",
+             (unsigned long long)n_big, (unsigned long long)n_small);
+    note(w, ratio("memory", "dependent-load", n_big, "memory", "dependent-load", n_small));
     for (size_t i = 0; i < nsets; i++) {
         if (strcmp(sets[i].section, "fill") || strcmp(sets[i].workload, "fill")) continue;
         snprintf(w, sizeof w, "Space: key+value bytes / capacity, mapping of %llu bytes",
