@@ -4,7 +4,7 @@
 ** A lookup first tries without the lock (get_once says how it knows what
 ** it read was committed and whole); only if writers keep getting in its
 ** way does it take the lock.  A scan always runs under the lock, so it
-** sees one moment.
+** sees one moment; it walks the heap, not the index.
 */
 #include "store_int.h"
 
@@ -150,17 +150,28 @@ int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufs
     return rc;
 }
 
+/* Calls fn for every entry, walking the heap in address order (the blocks
+** a scan reads lie one after another, so the processor streams them in,
+** where the index's order would send it to a random line per entry).
+** Under the lock the entries are the LIVE records, and the NEW ones of
+** this handle's own open transaction (DEAD ones are deleted by it). */
 int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
 {
     int rc = store_lock(s);
     if (rc) return rc;
-    uint64_t *t = NULL, n = 0;
-    rc = index_table(s, &t, &n);
-    for (uint64_t i = 0; rc == MMKV_OK && i < n; i++) {
+    uint64_t off = HDR_SIZE, top = heap_limit(s);
+    while (rc == MMKV_OK && off < top) {
+        uint64_t w = blk_word(s, off);
         struct rec r;
-        if (!t[i]) continue;
-        rc = rec_decode(s, (uint64_t)(uint32_t)t[i] * 8, &r);
-        if (rc == MMKV_OK) rc = fn(ctx, &r.key, &r.val);
+        if (w_size(w) < MIN_BLOCK || w_size(w) % 8 || w_size(w) > top - off) {
+            rc = store_corrupt(s, "block size");
+            break;
+        }
+        if (w_state(w) == BS_LIVE || w_state(w) == BS_NEW) {
+            rc = rec_decode_word(s, off, w, &r);
+            if (rc == MMKV_OK) rc = fn(ctx, &r.key, &r.val);
+        }
+        off += w_size(w);
     }
     store_unlock(s);
     return rc;
