@@ -33,22 +33,29 @@ SQLITE_EXTENSION_INIT3
 #define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define SPARE_MAX 65536 /* bytes a kept cursor may hold on to */
 
-/* One row copied out of the store. */
-typedef struct mm_row {
-    mmkv_key key;
-    mmkv_value val;
-} mm_row;
-
-/* A cursor: the rows of one xFilter, with their bytes in one arena. */
+/* A cursor: the rows of one xFilter, packed one after another in one
+** arena, each a row header, the key bytes, then the value bytes (8 for an
+** integer or a real), padded to a multiple of 8. */
 typedef struct mm_cursor {
     sqlite3_vtab_cursor base;
-    mm_row *rows;
-    size_t nrows, caprows, at;
     unsigned char *arena;
-    size_t used, cap;
-    void *vbuf; /* value buffer for lookups */
+    size_t used, cap; /* bytes of rows in the arena, its size */
+    size_t at;        /* offset of the current row */
+    mmkv_value ext;   /* a lookup's value, in vbuf (row type VT_EXT) */
+    void *vbuf;       /* value buffer for lookups */
     size_t vbufsz;
 } mm_cursor;
+
+/* The header of a row in the arena. */
+typedef struct mm_rowhdr {
+    uint32_t vlen;        /* bytes of a TEXT or BLOB value */
+    uint16_t klen;        /* bytes of the key */
+    unsigned char ktype;  /* MMKV_TEXT or MMKV_BLOB */
+    unsigned char vtype;  /* MMKV_* or VT_EXT */
+} mm_rowhdr;
+#define VT_EXT 0xFF /* the value is the cursor's ext */
+_Static_assert(sizeof(mm_rowhdr) == 8, "row header is 8 bytes");
+_Static_assert(MMKV_MAX_KEY <= 0xFFFF, "a key length fits the row header");
 
 static void cursor_free(mm_cursor *c);
 
@@ -216,7 +223,6 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
 static void cursor_free(mm_cursor *c)
 {
     if (!c) return;
-    sqlite3_free(c->rows);
     sqlite3_free(c->arena);
     free(c->vbuf); /* grown by the store with realloc */
     sqlite3_free(c);
@@ -235,7 +241,7 @@ static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
         memset(c, 0, sizeof *c);
     }
     memset(&c->base, 0, sizeof c->base);
-    c->nrows = c->at = c->used = 0;
+    c->at = c->used = 0;
     *out = &c->base;
     return SQLITE_OK;
 }
@@ -246,8 +252,7 @@ static int mmClose(sqlite3_vtab_cursor *cur)
 {
     mm_cursor *c = (mm_cursor *)cur;
     mm_vtab *t = (mm_vtab *)cur->pVtab;
-    if (t->spare || c->cap > SPARE_MAX || c->vbufsz > SPARE_MAX ||
-        c->caprows * sizeof *c->rows > SPARE_MAX) {
+    if (t->spare || c->cap > SPARE_MAX || c->vbufsz > SPARE_MAX) {
         cursor_free(c);
         return SQLITE_OK;
     }
@@ -255,53 +260,56 @@ static int mmClose(sqlite3_vtab_cursor *cur)
     return SQLITE_OK;
 }
 
-/* Copies n bytes into the cursor's arena; returns their offset or -1. */
-static long long arena_put(mm_cursor *c, const void *p, size_t n)
+/* Makes room for n more bytes in the cursor's arena.  Returns 0 or -1. */
+static int arena_reserve(mm_cursor *c, size_t n)
 {
-    if (c->used + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->used + n)
-            cap *= 2;
-        unsigned char *a = sqlite3_realloc64(c->arena, cap);
-        if (!a) return -1;
-        c->arena = a;
-        c->cap = cap;
-    }
-    if (n) memcpy(c->arena + c->used, p, n);
-    c->used += n;
-    return (long long)(c->used - n);
+    if (c->used + n <= c->cap) return 0;
+    size_t cap = c->cap ? c->cap : 4096;
+    while (cap < c->used + n)
+        cap *= 2;
+    unsigned char *a = sqlite3_realloc64(c->arena, cap);
+    if (!a) return -1;
+    c->arena = a;
+    c->cap = cap;
+    return 0;
 }
 
-/* mmkv_scan callback: appends one row (pointers become arena offsets). */
-static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
+/* Returns the bytes of value v's data in a row (0 for NULL or VT_EXT). */
+static size_t value_bytes(int vtype, uint32_t vlen)
 {
-    mm_cursor *c = ctx;
-    if (c->nrows == c->caprows) {
-        size_t cap = c->caprows ? c->caprows * 2 : 16;
-        mm_row *r = sqlite3_realloc64(c->rows, cap * sizeof *r);
-        if (!r) return MMKV_NOMEM;
-        c->rows = r;
-        c->caprows = cap;
-    }
-    mm_row *r = &c->rows[c->nrows];
-    long long ko = arena_put(c, k->p, k->n), vo = 0;
-    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) vo = arena_put(c, v->p, v->n);
-    if (ko < 0 || vo < 0) return MMKV_NOMEM;
-    r->key = *k;
-    r->key.p = (const void *)(size_t)ko;
-    r->val = *v;
-    r->val.p = (const void *)(size_t)vo;
-    c->nrows++;
+    if (vtype == MMKV_INT || vtype == MMKV_REAL) return 8;
+    return vtype == MMKV_TEXT || vtype == MMKV_BLOB ? vlen : 0;
+}
+
+/* Returns the bytes a row with this header takes in the arena. */
+static size_t row_size(const mm_rowhdr *h)
+{
+    return (sizeof *h + h->klen + value_bytes(h->vtype, h->vlen) + 7) & ~(size_t)7;
+}
+
+/* Appends one row; vtype VT_EXT leaves the value to the cursor's ext. */
+static int put_row(mm_cursor *c, const mmkv_key *k, const mmkv_value *v, int vtype)
+{
+    mm_rowhdr h = {0, (uint16_t)k->n, (unsigned char)k->type, (unsigned char)vtype};
+    if (vtype == MMKV_TEXT || vtype == MMKV_BLOB) h.vlen = v->n;
+    size_t n = row_size(&h);
+    if (arena_reserve(c, n)) return MMKV_NOMEM;
+    unsigned char *p = c->arena + c->used;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    if (k->n) memcpy(p, k->p, k->n);
+    p += k->n;
+    if (vtype == MMKV_INT) memcpy(p, &v->i, 8);
+    if (vtype == MMKV_REAL) memcpy(p, &v->r, 8);
+    if (h.vlen && v->p) memcpy(p, v->p, h.vlen);
+    c->used += n;
     return MMKV_OK;
 }
 
-/* Turns the rows' arena offsets into pointers once the arena is final. */
-static void fix_pointers(mm_cursor *c)
+/* mmkv_scan callback: appends one row. */
+static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
 {
-    for (size_t i = 0; i < c->nrows; i++) {
-        c->rows[i].key.p = c->arena + (size_t)c->rows[i].key.p;
-        c->rows[i].val.p = c->arena + (size_t)c->rows[i].val.p;
-    }
+    return put_row(ctx, k, v, v->type);
 }
 
 /* Gets the UTF-8 bytes of a TEXT value without asking SQLite to add a
@@ -342,21 +350,19 @@ static int value_to_key(sqlite3_value *v, mmkv_key *k)
 }
 
 /* Looks one key up into the cursor: the key is copied to the arena, the
-** value stays in the buffer the store copied it into; with key_only, the
-** value is not copied and reads as NULL (the statement does not use it). */
+** value stays in the buffer the store copied it into (the cursor's ext);
+** with key_only, the value is not copied and reads as NULL (the statement
+** does not use it). */
 static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 {
     static const mmkv_value none = {MMKV_NULL, 0, 0, NULL, 0};
     mmkv_key k;
-    mmkv_value v = none;
+    c->ext = none;
     if (!value_to_key(arg, &k)) return SQLITE_OK;
-    int rc = mmkv_get(t->store, &k, key_only ? NULL : &v, &c->vbuf, &c->vbufsz);
+    int rc = mmkv_get(t->store, &k, key_only ? NULL : &c->ext, &c->vbuf, &c->vbufsz);
     if (rc == MMKV_NOTFOUND) return SQLITE_OK;
-    if (rc == MMKV_OK) rc = add_row(c, &k, &none);
-    if (rc != MMKV_OK) return mm_store_error(t, rc);
-    fix_pointers(c);
-    c->rows[0].val = v;
-    return SQLITE_OK;
+    if (rc == MMKV_OK) rc = put_row(c, &k, &none, VT_EXT);
+    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
 }
 
 /* Sizes the cursor's buffers for a scan from the store's figures, so the
@@ -366,14 +372,7 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c)
 {
     mmkv_stats st;
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
-    size_t rows = (size_t)st.entries + 16, bytes = (size_t)st.kv_bytes + 4096;
-    if (rows > c->caprows) {
-        mm_row *r = sqlite3_realloc64(c->rows, rows * sizeof *r);
-        if (r) {
-            c->rows = r;
-            c->caprows = rows;
-        }
-    }
+    size_t bytes = (size_t)st.kv_bytes + 16 * (size_t)st.entries + 4096;
     if (bytes > c->cap) {
         unsigned char *a = sqlite3_realloc64(c->arena, bytes);
         if (a) {
@@ -401,26 +400,34 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     mm_vtab *t = (mm_vtab *)cur->pVtab;
     int rc;
     (void)idxStr;
-    c->nrows = c->at = c->used = 0;
+    c->at = c->used = 0;
     if ((rc = open_txn(t)) != SQLITE_OK) return rc;
     if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
     reserve_scan(t, c);
     int src = mmkv_scan(t->store, add_row, c);
-    rc = src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
-    fix_pointers(c);
-    return rc;
+    return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
+}
+
+/* Returns the header of the cursor's current row. */
+static mm_rowhdr row_at(const mm_cursor *c)
+{
+    mm_rowhdr h;
+    memcpy(&h, c->arena + c->at, sizeof h);
+    return h;
 }
 
 static int mmNext(sqlite3_vtab_cursor *cur)
 {
-    ((mm_cursor *)cur)->at++;
+    mm_cursor *c = (mm_cursor *)cur;
+    mm_rowhdr h = row_at(c);
+    c->at += row_size(&h);
     return SQLITE_OK;
 }
 
 static int mmEof(sqlite3_vtab_cursor *cur)
 {
     mm_cursor *c = (mm_cursor *)cur;
-    return c->at >= c->nrows;
+    return c->at >= c->used;
 }
 
 /* Hands a value to SQLite (copied: the cursor's rows do not outlive it).
@@ -451,13 +458,20 @@ static void result_value(sqlite3_context *ctx, const mmkv_value *v)
 static int mmColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
     mm_cursor *c = (mm_cursor *)cur;
-    const mm_row *r = &c->rows[c->at];
-    if (col == 0) {
-        mmkv_value kv = {r->key.type, 0, 0, r->key.p, r->key.n};
-        result_value(ctx, &kv);
-    } else {
-        result_value(ctx, &r->val);
+    mm_rowhdr h = row_at(c);
+    const unsigned char *p = c->arena + c->at + sizeof h;
+    mmkv_value v = {h.ktype, 0, 0, p, h.klen};
+    if (col != 0) {
+        if (h.vtype == VT_EXT) {
+            result_value(ctx, &c->ext);
+            return SQLITE_OK;
+        }
+        p += h.klen;
+        v = (mmkv_value){h.vtype, 0, 0, p, h.vlen};
+        if (h.vtype == MMKV_INT) memcpy(&v.i, p, 8);
+        if (h.vtype == MMKV_REAL) memcpy(&v.r, p, 8);
     }
+    result_value(ctx, &v);
     return SQLITE_OK;
 }
 
