@@ -12,6 +12,12 @@
 */
 #include "store_int.h"
 
+/* Stores one slot as a single 64-bit store (lock-free readers load it). */
+static void set_slot(uint64_t *t, uint64_t i, uint64_t e)
+{
+    __atomic_store_n(&t[i], e, __ATOMIC_RELAXED);
+}
+
 /* Finds the index block: *slots and *n.  Returns MMKV_OK or MMKV_CORRUPT. */
 int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n)
 {
@@ -66,12 +72,12 @@ static int place(uint64_t *t, uint64_t n, uint64_t e)
     for (uint64_t step = 0; step < n; step++, d++) {
         uint64_t cur = t[i];
         if (cur == 0) {
-            t[i] = e;
+            set_slot(t, i, e);
             return MMKV_OK;
         }
         uint64_t cd = idx_dist(i, idx_home((uint32_t)(cur >> 32), n), n);
         if (cd < d) {
-            t[i] = e;
+            set_slot(t, i, e);
             e = cur;
             d = cd;
         }
@@ -116,10 +122,10 @@ int index_remove_at(struct mmkv *s, uint64_t i)
     for (uint64_t step = 0; step < n; step++) {
         uint64_t j = idx_next(i, n), e = t[j];
         if (e == 0 || idx_dist(j, idx_home((uint32_t)(e >> 32), n), n) == 0) break;
-        t[i] = e;
+        set_slot(t, i, e);
         i = j;
     }
-    t[i] = 0;
+    set_slot(t, i, 0);
     s->hdr->entries--;
     return MMKV_OK;
 }
@@ -142,7 +148,7 @@ int index_create(struct mmkv *s, uint64_t n)
 {
     uint64_t off;
     int rc = new_table(s, n, &off);
-    if (rc == MMKV_OK) s->hdr->table_off = off;
+    if (rc == MMKV_OK) __atomic_store_n(&s->hdr->table_off, off, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -156,7 +162,7 @@ static int regrow(struct mmkv *s, uint64_t *t, uint64_t n, uint64_t m)
     for (uint64_t i = 0; i < n; i++)
         if (t[i] && place(nt, m, t[i])) return store_corrupt(s, "index regrow");
     store_publish(s);
-    s->hdr->table_off = off;
+    __atomic_store_n(&s->hdr->table_off, off, __ATOMIC_RELAXED);
     return heap_free(s, old);
 }
 

@@ -51,6 +51,15 @@ static int has_key(const struct rec *r, const mmkv_key *k)
            (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
 }
 
+/* Returns non-zero if writers may have changed what an attempt that began
+** by loading seq, reshape and epoch has read since. */
+static int moved(const struct mmkv_hdr *h, uint64_t seq, uint64_t reshape, uint64_t epoch)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return load64(&h->seq) != seq || load64(&h->reshape) != reshape ||
+           load64(&h->epoch) - epoch > 1;
+}
+
 /* One lookup of k (hash hash) without the lock.
 **
 ** What a writer changes without telling readers: a slot's offset when its
@@ -70,9 +79,17 @@ static int has_key(const struct rec *r, const mmkv_key *k)
 ** change `reshape`; an attempt that saw either is thrown away.
 **
 ** Every offset is bounds-checked, so a read of a block being reused is
-** harmless.  Returns MMKV_OK or MMKV_NOTFOUND when the result holds,
-** MMKV_NOMEM, TRY_AGAIN, or USE_LOCK when the mapping looked damaged (the
-** locked lookup then says for certain). */
+** harmless.  Returns MMKV_OK, MMKV_NOTFOUND or MMKV_NOMEM when the result
+** holds, TRY_AGAIN, or USE_LOCK when the mapping looked damaged and no
+** writer was at work (the locked lookup then says for certain).
+**
+** What this relies on, kept by the writers: every block freed other than
+** at commit (an undone insert, the old index after a regrow) is freed
+** after seq went odd; a new index table is only made by a regrow, which
+** makes seq odd; a block only becomes part of a larger one by a merge,
+** which changes reshape; and a commit's release fence orders the slot
+** stores before it ahead of the frees it makes (a freed block's link
+** overwrites its first key bytes). */
 static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value *v, void **buf,
                     size_t *bufsz)
 {
@@ -81,7 +98,7 @@ static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value
     if (seq & 1) return TRY_AGAIN;
     uint64_t reshape = load64(&h->reshape), epoch = load64(&h->epoch);
     uint64_t *t = NULL, n = 0;
-    if (index_table(s, &t, &n)) return USE_LOCK;
+    if (index_table(s, &t, &n)) return moved(h, seq, reshape, epoch) ? TRY_AGAIN : USE_LOCK;
     uint32_t h32 = (uint32_t)(hash >> 32);
     uint64_t i = idx_home(h32, n), top = heap_limit(s);
     int rc = MMKV_NOTFOUND;
@@ -91,25 +108,21 @@ static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value
         if ((uint32_t)(e >> 32) != h32) continue;
         uint64_t off = (uint64_t)(uint32_t)e * 8;
         if (off < HDR_SIZE || off + 8 > top) return TRY_AGAIN;
-        uint64_t w = load64((const uint64_t *)(const void *)(s->base + off));
+        const uint64_t *word = (const uint64_t *)(const void *)(s->base + off);
+        uint64_t w = load64(word);
         struct rec r;
-        if (rec_decode_word(s, off, w, &r)) return load64(&t[i]) == e ? USE_LOCK : TRY_AGAIN;
+        if (rec_decode_word(s, off, w, &r))
+            return load64(&t[i]) != e || moved(h, seq, reshape, epoch) ? TRY_AGAIN : USE_LOCK;
         int mine = has_key(&r, k);
         if (mine) {
             if (r.state != BS_LIVE && r.state != BS_DEAD) return TRY_AGAIN;
-            rc = copy_value(s, &r, v, buf, bufsz);
-            if (rc) return rc;
+            rc = copy_value(s, &r, v, buf, bufsz); /* only MMKV_NOMEM can fail */
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (load64(&t[i]) != e) return TRY_AGAIN;
-        if (load64((const uint64_t *)(const void *)(s->base + off)) != w) return TRY_AGAIN;
+        if (load64(&t[i]) != e || load64(word) != w) return TRY_AGAIN;
         if (mine) break;
     }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (load64(&h->seq) != seq || load64(&h->reshape) != reshape ||
-        load64(&h->epoch) - epoch > 1)
-        return TRY_AGAIN;
-    return rc;
+    return moved(h, seq, reshape, epoch) ? TRY_AGAIN : rc;
 }
 
 /* Looks k up without the lock, trying again while writers get in the way.
@@ -119,13 +132,16 @@ static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void
                           size_t *bufsz)
 {
     uint64_t hash = key_hash(s->hdr->seed, k);
+    int rc = -1;
+    s->quiet = 1;
     for (int attempt = 0; attempt < 100; attempt++) {
-        int rc = get_once(s, k, hash, v, buf, bufsz);
-        if (rc == USE_LOCK) return -1;
-        if (rc != TRY_AGAIN) return rc;
+        rc = get_once(s, k, hash, v, buf, bufsz);
+        if (rc != TRY_AGAIN) break;
         spin_pause();
     }
-    return -1;
+    s->quiet = 0;
+    if (rc == MMKV_NOMEM) return store_err(s, MMKV_NOMEM, "out of memory");
+    return rc == TRY_AGAIN || rc == USE_LOCK ? -1 : rc;
 }
 
 int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)

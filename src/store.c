@@ -31,6 +31,7 @@ const char *mmkv_strerror(int rc)
 /* Records a formatted message as the handle's last error; returns rc. */
 int store_err(struct mmkv *s, int rc, const char *fmt, ...)
 {
+    if (s->quiet) return rc; /* a lock-free attempt: what it met may be a writer's work */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);

@@ -128,6 +128,7 @@ struct mmkv {
     int timeout_ms;
     int locked; /* this handle holds the lock */
     int in_txn; /* a write transaction is open */
+    int quiet;   /* a lock-free attempt is running: errors leave no message */
     int hint_ok; /* the last locked lookup found a record, nothing changed since */
     uint64_t hint_slot, hint_off; /* its slot and record offset */
     struct txop *ops;

@@ -53,7 +53,7 @@ static void mark_dirty(struct mmkv_hdr *h)
 void store_publish(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
-    if (h->seq & 1) return;
+    if (h->seq & 1) return; /* readers retry until it is even again: no order needed */
     __atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE); /* before the stores it covers */
 }
@@ -107,7 +107,11 @@ int mmkv_commit(mmkv *s)
     if (s->nops) {
         int damaged = 0;
         __atomic_store_n(&h->committing, 1, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_RELEASE); /* the commit point, before its effects */
+        /* The commit point, ordered before its effects; this fence also
+        ** orders the transaction's slot stores before the frees below (a
+        ** freed block's link overwrites its first key bytes, which a
+        ** lock-free reader must not see while a slot still leads to it). */
+        __atomic_thread_fence(__ATOMIC_RELEASE);
         for (size_t i = 0; i < s->nops; i++) {
             uint64_t off = (uint64_t)s->ops[i].unit * 8;
             int st = w_state(blk_word(s, off));
