@@ -90,6 +90,7 @@ int heap_free(struct mmkv *s, uint64_t off)
     int rc = blk_checked(s, off, &w);
     if (rc) return rc;
     s->hdr->used -= w_size(w);
+    s->hdr->merged = 0; /* its neighbours may be free */
     push_free(s, off, w_size(w));
     return MMKV_OK;
 }
@@ -183,7 +184,12 @@ static int try_alloc(struct mmkv *s, uint32_t size, uint64_t *off)
 int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off)
 {
     int rc = try_alloc(s, size, off);
-    if (rc == MMKV_NOTFOUND) {
+    /* Merging helps only if a block was freed since the last merge and that
+    ** many bytes are free at all; else a nearly full mapping would walk its
+    ** whole heap on every failed allocation (and an index that cannot grow
+    ** tries four sizes per insert). */
+    if (rc == MMKV_NOTFOUND && !s->hdr->merged && s->hdr->used <= s->cap &&
+        s->cap - s->hdr->used >= size) {
         rc = heap_coalesce(s);
         if (rc == MMKV_OK) rc = try_alloc(s, size, off);
     }
@@ -223,6 +229,7 @@ int heap_coalesce(struct mmkv *s)
         }
         off += size;
     }
+    h->merged = 1;
     return MMKV_OK;
 }
 

@@ -89,7 +89,9 @@ struct mmkv_hdr {
     uint64_t kv_bytes;   /* bytes of keys and values in the index */
     uint32_t dirty;      /* a writer has changed data and not yet finished */
     uint32_t committing; /* the writer has passed its commit point */
-    uint64_t reserved2[3];
+    uint32_t merged;     /* no two free blocks are neighbours (no block freed since a merge) */
+    uint32_t reserved2;
+    uint64_t reserved3[2];
     /* offset 192 */
     uint32_t free_head[NCLASS];
     /* offset 704 */

@@ -1700,6 +1700,22 @@ static void test_store_full_leaves_every_entry_intact(void **state)
     mmkv_close(s);
 }
 
+/* Filling a mapping merges free blocks (a walk of the whole heap, counted
+** by the header's reshape) only when a merge could make room: an index
+** that can no longer grow, or a full heap, must not cost a walk per insert. */
+static void test_store_filling_to_full_does_not_walk_the_heap_per_insert(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_ok(f->name, (uint64_t)4 << 20, MMKV_MODE_NEW);
+    struct mmkv_hdr *hdr = s->hdr;
+    uint64_t before = hdr->reshape;
+    int n = fill_until_full(s, 32, 0);
+    assert_true(n > 30000);
+    assert_in_range(hdr->reshape - before, 0, 10);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
 /* Tiny entries make the index grow often; a growth that does not fit must
 ** also leave everything intact. */
 static void test_store_full_from_index_growth_leaves_every_entry_intact(void **state)
@@ -2647,6 +2663,7 @@ int main(void)
         T(test_store_index_grows_past_100000_entries),
         TS(test_store_delete_after_lookup_in_a_transaction_deletes_the_right_key),
         TS(test_store_get_without_a_value_says_whether_the_key_is_there),
+        T(test_store_filling_to_full_does_not_walk_the_heap_per_insert),
         TS(test_store_random_operations_match_a_model_and_check_ok),
         TS(test_store_readonly_handle_reads_but_never_writes),
         TS(test_store_readonly_handle_sees_changes_committed_by_a_writer),
