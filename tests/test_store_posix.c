@@ -55,6 +55,13 @@ static void test_store_other_process_sees_committed_data_only_after_commit(void 
     }
 }
 
+/* Asserts that a child's wait status says it exited with 0. */
+static void expect_exited_ok(int status)
+{
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The byte a torn-read test fills a value of n bytes with. */
 static unsigned char fill_byte(uint32_t n)
 {
@@ -114,8 +121,7 @@ static void test_store_reads_never_see_a_torn_value_while_another_process_writes
             reads++;
         }
     }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_exited_ok(status);
     assert_true(reads > 100);
     free(buf);
     expect_check_ok(f->s);
@@ -200,7 +206,7 @@ static void test_store_lock_free_reads_are_committed_whole_and_in_order(void **s
     void *buf = NULL;
     size_t bufsz = 0;
     uint64_t last[LIN_KEYS] = {0};
-    long reads = 0, found = 0;
+    long found = 0;
     int status = 0;
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -210,7 +216,6 @@ static void test_store_lock_free_reads_are_committed_whole_and_in_order(void **s
             mmkv_key k = numbered_key(kb, sizeof kb, key);
             mmkv_value got;
             int rc = mmkv_get(f->s, &k, &got, &buf, &bufsz);
-            reads++;
             if (rc == MMKV_NOTFOUND) continue;
             if (rc != MMKV_OK) fail_msg("get = %d: %s", rc, mmkv_errmsg(f->s));
             assert_int_equal(got.type, MMKV_BLOB);
@@ -228,12 +233,10 @@ static void test_store_lock_free_reads_are_committed_whole_and_in_order(void **s
             found++;
         }
     }
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_exited_ok(status);
     assert_true(found > 1000);
     free(buf);
     expect_check_ok(f->s);
-    (void)reads;
 }
 
 /* Forks a child that opens `name`, begins, changes every entry (replace,
@@ -259,8 +262,7 @@ static void die_in_transaction(const char *name, int nkeys)
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_exited_ok(status);
 }
 
 /* The next locker undoes a dead process's transaction: first with this
