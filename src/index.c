@@ -32,13 +32,6 @@ int index_table(struct mmkv *s, uint64_t **slots, uint64_t *n)
     return MMKV_OK;
 }
 
-/* Returns non-zero if the record r has key k. */
-static int same_key(const struct rec *r, const mmkv_key *k)
-{
-    return r->key.type == k->type && r->key.n == k->n &&
-           (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
-}
-
 /* Looks up k (hash h).  On MMKV_OK, *slot is its slot and *r its record.
 ** Returns MMKV_OK, MMKV_NOTFOUND or MMKV_CORRUPT. */
 int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, struct rec *r)
@@ -54,7 +47,7 @@ int index_find(struct mmkv *s, const mmkv_key *k, uint64_t h, uint64_t *slot, st
         if ((uint32_t)(e >> 32) == h32) {
             rc = rec_decode(s, (uint64_t)(uint32_t)e * 8, r);
             if (rc) return rc;
-            if (same_key(r, k)) {
+            if (rec_has_key(r, k)) {
                 *slot = i;
                 return MMKV_OK;
             }

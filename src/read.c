@@ -44,13 +44,6 @@ static uint64_t load64(const uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-/* Returns non-zero if the record r has key k. */
-static int has_key(const struct rec *r, const mmkv_key *k)
-{
-    return r->key.type == k->type && r->key.n == k->n &&
-           (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
-}
-
 /* Returns non-zero if writers may have changed what an attempt that began
 ** by loading seq, reshape and epoch has read since. */
 static int moved(const struct mmkv_hdr *h, uint64_t seq, uint64_t reshape, uint64_t epoch)
@@ -113,7 +106,7 @@ static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value
         struct rec r;
         if (rec_decode_word(s, off, w, &r))
             return load64(&t[i]) != e || moved(h, seq, reshape, epoch) ? TRY_AGAIN : USE_LOCK;
-        int mine = has_key(&r, k);
+        int mine = rec_has_key(&r, k);
         if (mine) {
             if (r.state != BS_LIVE && r.state != BS_DEAD) return TRY_AGAIN;
             rc = copy_value(s, &r, v, buf, bufsz); /* only MMKV_NOMEM can fail */

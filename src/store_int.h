@@ -172,6 +172,13 @@ static inline uint64_t w_make(uint32_t size, int state, unsigned types, uint32_t
 }
 void blk_set_state(struct mmkv *s, uint64_t off, int state);
 
+/* Returns non-zero if the decoded record r has key k. */
+static inline int rec_has_key(const struct rec *r, const mmkv_key *k)
+{
+    return r->key.type == k->type && r->key.n == k->n &&
+           (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0);
+}
+
 /* --- the heap allocator (heap.c) --- */
 int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off);
 int heap_free(struct mmkv *s, uint64_t off);

@@ -304,8 +304,7 @@ static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t
     uint64_t *t = NULL, n = 0;
     if (hint && index_table(s, &t, &n) == MMKV_OK && hslot < n &&
         (uint32_t)t[hslot] == (uint32_t)(hoff / 8) && rec_decode(s, hoff, r) == MMKV_OK &&
-        r->key.type == k->type && r->key.n == k->n &&
-        (k->n == 0 || memcmp(r->key.p, k->p, k->n) == 0)) {
+        rec_has_key(r, k)) {
         *slot = hslot;
         return MMKV_OK;
     }
