@@ -90,7 +90,7 @@ int heap_free(struct mmkv *s, uint64_t off)
     int rc = blk_checked(s, off, &w);
     if (rc) return rc;
     s->hdr->used -= w_size(w);
-    s->hdr->merged = 0; /* its neighbours may be free */
+    if (s->hdr->merged) s->hdr->merged = 0; /* its neighbours may be free */
     push_free(s, off, w_size(w));
     return MMKV_OK;
 }
