@@ -176,6 +176,12 @@ int mmkv_in_transaction(mmkv *s);
 ** MMKV_CORRUPT, MMKV_NOMEM. */
 int mmkv_get(mmkv *s, const mmkv_key *key, mmkv_value *v, void **buf, size_t *bufsz);
 
+/* As mmkv_get, but the value's bytes go to byte `at` of *buf, followed by a
+** NUL; the `at` bytes before them are kept when *buf grows.  A caller can
+** so build a record of its own around the value without a second copy. */
+int mmkv_get_at(mmkv *s, const mmkv_key *key, mmkv_value *v, void **buf, size_t *bufsz,
+                size_t at);
+
 /* Inserts or replaces (flags MMKV_PUT_*).  Outside a transaction the change
 ** is committed at once.  Errors: MMKV_EXISTS, MMKV_FULL, MMKV_TOOBIG,
 ** MMKV_READONLY, MMKV_BUSY, MMKV_CORRUPT, MMKV_NOMEM.  On error nothing

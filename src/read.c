@@ -10,21 +10,31 @@
 
 #include <stdlib.h>
 
+/* Where a lookup puts the value's bytes: at byte `at` of *buf (*bufsz
+** bytes, grown with realloc; the bytes before `at` are kept). */
+struct out {
+    void **buf;
+    size_t *bufsz, at;
+};
+
 /* Copies a record's value into *v, its bytes into the caller's buffer. */
-static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, void **buf, size_t *bufsz)
+static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, const struct out *o)
 {
     if (!v) return MMKV_OK; /* only whether the key is there */
     *v = r->val;
     if (r->val.type != MMKV_TEXT && r->val.type != MMKV_BLOB) return MMKV_OK;
-    if (*bufsz < (size_t)r->val.n + 1) {
-        void *p = realloc(*buf, (size_t)r->val.n + 1);
+    size_t need = o->at + (size_t)r->val.n + 1;
+    if (need <= o->at) return store_err(s, MMKV_NOMEM, "out of memory");
+    if (*o->bufsz < need) {
+        void *p = realloc(*o->buf, need);
         if (!p) return store_err(s, MMKV_NOMEM, "out of memory");
-        *buf = p;
-        *bufsz = (size_t)r->val.n + 1;
+        *o->buf = p;
+        *o->bufsz = need;
     }
-    if (r->val.n) memcpy(*buf, r->val.p, r->val.n);
-    ((char *)*buf)[r->val.n] = 0;
-    v->p = *buf;
+    char *dst = (char *)*o->buf + o->at;
+    if (r->val.n) memcpy(dst, r->val.p, r->val.n);
+    dst[r->val.n] = 0;
+    v->p = dst;
     return MMKV_OK;
 }
 
@@ -83,8 +93,8 @@ static int moved(const struct mmkv_hdr *h, uint64_t seq, uint64_t reshape, uint6
 ** which changes reshape; and a commit's release fence orders the slot
 ** stores before it ahead of the frees it makes (a freed block's link
 ** overwrites its first key bytes). */
-static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value *v, void **buf,
-                    size_t *bufsz)
+static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value *v,
+                    const struct out *o)
 {
     struct mmkv_hdr *h = s->hdr;
     uint64_t seq = load64(&h->seq);
@@ -109,7 +119,7 @@ static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value
         int mine = rec_has_key(&r, k);
         if (mine) {
             if (r.state != BS_LIVE && r.state != BS_DEAD) return TRY_AGAIN;
-            rc = copy_value(s, &r, v, buf, bufsz); /* only MMKV_NOMEM can fail */
+            rc = copy_value(s, &r, v, o); /* only MMKV_NOMEM can fail */
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (load64(&t[i]) != e || load64(word) != w) return TRY_AGAIN;
@@ -121,14 +131,13 @@ static int get_once(struct mmkv *s, const mmkv_key *k, uint64_t hash, mmkv_value
 /* Looks k up without the lock, trying again while writers get in the way.
 ** Returns the lookup's result, or -1 when it could not get one (the caller
 ** then takes the lock). */
-static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf,
-                          size_t *bufsz)
+static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, const struct out *o)
 {
     uint64_t hash = key_hash(s->hdr->seed, k);
     int rc = -1;
     s->quiet = 1;
     for (int attempt = 0; attempt < 100; attempt++) {
-        rc = get_once(s, k, hash, v, buf, bufsz);
+        rc = get_once(s, k, hash, v, o);
         if (rc != TRY_AGAIN) break;
         spin_pause();
     }
@@ -139,16 +148,22 @@ static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void
 
 int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)
 {
+    return mmkv_get_at(s, k, v, buf, bufsz, 0);
+}
+
+int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
+{
+    const struct out o = {buf, bufsz, at};
     int rc = store_check_sizes(s, k, NULL);
     if (rc == MMKV_TOOBIG) return MMKV_NOTFOUND; /* no such key can exist */
     if (rc) return rc;
-    if (!s->locked && (rc = get_optimistic(s, k, v, buf, bufsz)) >= 0) return rc;
+    if (!s->locked && (rc = get_optimistic(s, k, v, &o)) >= 0) return rc;
     rc = store_lock(s);
     if (rc) return rc;
     struct rec r;
     uint64_t slot;
     rc = index_find(s, k, key_hash(s->hdr->seed, k), &slot, &r);
-    if (rc == MMKV_OK) rc = copy_value(s, &r, v, buf, bufsz);
+    if (rc == MMKV_OK) rc = copy_value(s, &r, v, &o);
     if (rc == MMKV_OK && s->in_txn) {
         /* a delete of this key in the same transaction starts here (txn.c) */
         s->hint_ok = 1;

@@ -33,17 +33,32 @@ SQLITE_EXTENSION_INIT3
 #define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define SPARE_MAX 65536 /* bytes a kept cursor may hold on to */
 
-/* A cursor: the rows of one xFilter, packed one after another in one
-** arena, each a row header, the key bytes, then the value bytes (8 for an
-** integer or a real), padded to a multiple of 8. */
+/* A cursor: the rows of one xFilter, packed one after another in a block
+** of memory, its arena.  A row is a header, the key, then the value; each
+** of the two is preceded by 8 bytes giving its distance from the block's
+** start and followed by a NUL, and each is padded to a multiple of 8:
+**     [mm_rowhdr][back][key bytes][0][pad][back][value bytes][0][pad]
+** An integer or a real value takes 8 bytes.
+**
+** Text and blobs go to SQLite without a copy: every value mmColumn hands
+** out holds a reference on its block, which SQLite drops by calling
+** block_release when it no longer needs the value, and the cursor holds one
+** while the block is its arena.  A block is refilled only when the cursor's
+** reference is the last one; otherwise the cursor takes its second block,
+** or a new one, and the last release frees the old. */
+typedef struct mm_block {
+    size_t refs; /* the cursor's reference and the values SQLite holds */
+    size_t unused;
+} mm_block;
+#define BLOCK_HDR sizeof(mm_block) /* rows start after the header */
+
 typedef struct mm_cursor {
     sqlite3_vtab_cursor base;
-    unsigned char *arena;
-    size_t used, cap; /* bytes of rows in the arena, its size */
+    void *arena;      /* the block of rows (malloc'd), or NULL */
+    size_t used, cap; /* bytes of it in use (header included), its size */
     size_t at;        /* offset of the current row */
-    mmkv_value ext;   /* a lookup's value, in vbuf (row type VT_EXT) */
-    void *vbuf;       /* value buffer for lookups */
-    size_t vbufsz;
+    void *other;      /* a second block for when SQLite holds values in the first */
+    size_t other_cap;
 } mm_cursor;
 
 /* The header of a row in the arena. */
@@ -51,10 +66,10 @@ typedef struct mm_rowhdr {
     uint32_t vlen;        /* bytes of a TEXT or BLOB value */
     uint16_t klen;        /* bytes of the key */
     unsigned char ktype;  /* MMKV_TEXT or MMKV_BLOB */
-    unsigned char vtype;  /* MMKV_* or VT_EXT */
+    unsigned char vtype;  /* MMKV_* */
 } mm_rowhdr;
-#define VT_EXT 0xFF /* the value is the cursor's ext */
 _Static_assert(sizeof(mm_rowhdr) == 8, "row header is 8 bytes");
+_Static_assert(BLOCK_HDR % 8 == 0, "rows are 8-byte aligned");
 _Static_assert(MMKV_MAX_KEY <= 0xFFFF, "a key length fits the row header");
 
 static void cursor_free(mm_cursor *c);
@@ -219,16 +234,76 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
     return SQLITE_OK;
 }
 
-/* Frees a cursor and its buffers. */
+/* Drops one reference on block b (NULL is no block); the last frees it. */
+static void block_drop(void *b)
+{
+    if (b && --((mm_block *)b)->refs == 0) free(b);
+}
+
+/* SQLite's destructor for a text or blob handed out by mmColumn: p points
+** into a block, and the 8 bytes before it give p's distance from the
+** block's start. */
+static void block_release(void *p)
+{
+    uint64_t back;
+    memcpy(&back, (unsigned char *)p - 8, 8);
+    block_drop((unsigned char *)p - back);
+}
+
+/* Grows the cursor's arena to cap bytes (making it if there is none).
+** Only a block no value of SQLite's points into moves.  Returns 0 or -1. */
+static int arena_grow(mm_cursor *c, size_t cap)
+{
+    void *a = realloc(c->arena, cap);
+    if (!a) return -1;
+    if (!c->arena) ((mm_block *)a)->refs = 1;
+    c->arena = a;
+    c->cap = cap;
+    return 0;
+}
+
+/* Makes room for n more bytes in the cursor's arena.  Returns 0 or -1. */
+static int arena_reserve(mm_cursor *c, size_t n)
+{
+    if (c->used + n <= c->cap) return 0;
+    size_t cap = c->cap ? c->cap : 4096;
+    while (cap < c->used + n)
+        cap *= 2;
+    return arena_grow(c, cap);
+}
+
+/* Empties the cursor for a new xFilter.  If SQLite still holds values in
+** the arena, the cursor switches to its second block when SQLite holds
+** none there, and otherwise leaves both to SQLite and starts a new one. */
+static void cursor_reset(mm_cursor *c)
+{
+    if (c->arena && ((mm_block *)c->arena)->refs > 1) {
+        void *a = c->arena;
+        size_t cap = c->cap;
+        if (c->other && ((mm_block *)c->other)->refs == 1) {
+            c->arena = c->other;
+            c->cap = c->other_cap;
+        } else {
+            block_drop(c->other);
+            c->arena = NULL;
+            c->cap = 0;
+        }
+        c->other = a;
+        c->other_cap = cap;
+    }
+    c->at = c->used = BLOCK_HDR;
+}
+
+/* Frees a cursor; its blocks live on while SQLite holds values in them. */
 static void cursor_free(mm_cursor *c)
 {
     if (!c) return;
-    sqlite3_free(c->arena);
-    free(c->vbuf); /* grown by the store with realloc */
+    block_drop(c->arena);
+    block_drop(c->other);
     sqlite3_free(c);
 }
 
-/* xOpen: reuses the table's spare cursor (and its buffers) if it has one,
+/* xOpen: reuses the table's spare cursor (and its blocks) if it has one,
 ** so a statement run again and again allocates nothing. */
 static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 {
@@ -241,7 +316,7 @@ static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
         memset(c, 0, sizeof *c);
     }
     memset(&c->base, 0, sizeof c->base);
-    c->at = c->used = 0;
+    c->at = c->used = BLOCK_HDR;
     *out = &c->base;
     return SQLITE_OK;
 }
@@ -252,7 +327,7 @@ static int mmClose(sqlite3_vtab_cursor *cur)
 {
     mm_cursor *c = (mm_cursor *)cur;
     mm_vtab *t = (mm_vtab *)cur->pVtab;
-    if (t->spare || c->cap > SPARE_MAX || c->vbufsz > SPARE_MAX) {
+    if (t->spare || c->cap + c->other_cap > SPARE_MAX) {
         cursor_free(c);
         return SQLITE_OK;
     }
@@ -260,56 +335,65 @@ static int mmClose(sqlite3_vtab_cursor *cur)
     return SQLITE_OK;
 }
 
-/* Makes room for n more bytes in the cursor's arena.  Returns 0 or -1. */
-static int arena_reserve(mm_cursor *c, size_t n)
+/* Rounds n up to a multiple of 8. */
+static size_t pad8(size_t n)
 {
-    if (c->used + n <= c->cap) return 0;
-    size_t cap = c->cap ? c->cap : 4096;
-    while (cap < c->used + n)
-        cap *= 2;
-    unsigned char *a = sqlite3_realloc64(c->arena, cap);
-    if (!a) return -1;
-    c->arena = a;
-    c->cap = cap;
-    return 0;
+    return (n + 7) & ~(size_t)7;
 }
 
-/* Returns the bytes of value v's data in a row (0 for NULL or VT_EXT). */
+/* Returns the bytes of a value's data in a row. */
 static size_t value_bytes(int vtype, uint32_t vlen)
 {
     if (vtype == MMKV_INT || vtype == MMKV_REAL) return 8;
     return vtype == MMKV_TEXT || vtype == MMKV_BLOB ? vlen : 0;
 }
 
+/* Offset of the value's back word from the row's start. */
+static size_t value_back(size_t klen)
+{
+    return sizeof(mm_rowhdr) + 8 + pad8(klen + 1);
+}
+
 /* Returns the bytes a row with this header takes in the arena. */
 static size_t row_size(const mm_rowhdr *h)
 {
-    return (sizeof *h + h->klen + value_bytes(h->vtype, h->vlen) + 7) & ~(size_t)7;
+    return value_back(h->klen) + 8 + pad8(value_bytes(h->vtype, h->vlen) + 1);
 }
 
-/* Appends one row; vtype VT_EXT leaves the value to the cursor's ext. */
-static int put_row(mm_cursor *c, const mmkv_key *k, const mmkv_value *v, int vtype)
+/* Writes the row at offset `row` of the arena (the room is reserved):
+** its header, the key, the back words and the value unless the store put
+** its bytes in place already (in_place). */
+static void write_row(mm_cursor *c, size_t row, const mmkv_key *k, const mmkv_value *v,
+                      int in_place)
 {
-    mm_rowhdr h = {0, (uint16_t)k->n, (unsigned char)k->type, (unsigned char)vtype};
-    if (vtype == MMKV_TEXT || vtype == MMKV_BLOB) h.vlen = v->n;
-    size_t n = row_size(&h);
-    if (arena_reserve(c, n)) return MMKV_NOMEM;
-    unsigned char *p = c->arena + c->used;
+    unsigned char *p = (unsigned char *)c->arena + row;
+    mm_rowhdr h = {0, (uint16_t)k->n, (unsigned char)k->type, (unsigned char)v->type};
+    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) h.vlen = v->n;
+    size_t vb = value_back(k->n);
+    uint64_t kback = row + sizeof h + 8, vback = row + vb + 8;
     memcpy(p, &h, sizeof h);
-    p += sizeof h;
-    if (k->n) memcpy(p, k->p, k->n);
-    p += k->n;
-    if (vtype == MMKV_INT) memcpy(p, &v->i, 8);
-    if (vtype == MMKV_REAL) memcpy(p, &v->r, 8);
-    if (h.vlen && v->p) memcpy(p, v->p, h.vlen);
-    c->used += n;
-    return MMKV_OK;
+    memcpy(p + sizeof h, &kback, 8);
+    if (k->n) memcpy(p + sizeof h + 8, k->p, k->n);
+    p[sizeof h + 8 + k->n] = 0;
+    memcpy(p + vb, &vback, 8);
+    unsigned char *vp = p + vb + 8;
+    if (v->type == MMKV_INT) memcpy(vp, &v->i, 8);
+    if (v->type == MMKV_REAL) memcpy(vp, &v->r, 8);
+    if (!in_place && h.vlen && v->p) memcpy(vp, v->p, h.vlen);
+    if (!in_place) vp[value_bytes(h.vtype, h.vlen)] = 0;
 }
 
 /* mmkv_scan callback: appends one row. */
 static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
 {
-    return put_row(ctx, k, v, v->type);
+    mm_cursor *c = ctx;
+    mm_rowhdr h = {0, (uint16_t)k->n, 0, (unsigned char)v->type};
+    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) h.vlen = v->n;
+    size_t n = row_size(&h);
+    if (arena_reserve(c, n)) return MMKV_NOMEM;
+    write_row(c, c->used, k, v, 0);
+    c->used += n;
+    return MMKV_OK;
 }
 
 /* Gets the UTF-8 bytes of a TEXT value without asking SQLite to add a
@@ -349,20 +433,30 @@ static int value_to_key(sqlite3_value *v, mmkv_key *k)
     return 1;
 }
 
-/* Looks one key up into the cursor: the key is copied to the arena, the
-** value stays in the buffer the store copied it into (the cursor's ext);
-** with key_only, the value is not copied and reads as NULL (the statement
-** does not use it). */
+/* Looks one key up into the cursor.  The store copies the value's bytes
+** straight into the row being built; with key_only, the value is not
+** copied and reads as NULL (the statement does not use it). */
 static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 {
-    static const mmkv_value none = {MMKV_NULL, 0, 0, NULL, 0};
+    mmkv_value v = {MMKV_NULL, 0, 0, NULL, 0};
     mmkv_key k;
-    c->ext = none;
     if (!value_to_key(arg, &k)) return SQLITE_OK;
-    int rc = mmkv_get(t->store, &k, key_only ? NULL : &c->ext, &c->vbuf, &c->vbufsz);
+    size_t row = c->used, voff = row + value_back(k.n) + 8;
+    if (arena_reserve(c, voff - row + 64)) return mm_store_error(t, MMKV_NOMEM);
+    void *buf = c->arena;
+    size_t cap = c->cap;
+    int rc = mmkv_get_at(t->store, &k, key_only ? NULL : &v, &buf, &cap, voff);
+    c->arena = buf; /* the store may have grown it with realloc */
+    c->cap = cap;
     if (rc == MMKV_NOTFOUND) return SQLITE_OK;
-    if (rc == MMKV_OK) rc = put_row(c, &k, &none, VT_EXT);
-    return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+    if (rc != MMKV_OK) return mm_store_error(t, rc);
+    mm_rowhdr h = {0, (uint16_t)k.n, 0, (unsigned char)v.type};
+    if (v.type == MMKV_TEXT || v.type == MMKV_BLOB) h.vlen = v.n;
+    size_t n = row_size(&h);
+    if (arena_reserve(c, n)) return mm_store_error(t, MMKV_NOMEM);
+    write_row(c, row, &k, &v, v.type == MMKV_TEXT || v.type == MMKV_BLOB);
+    c->used += n;
+    return SQLITE_OK;
 }
 
 /* Sizes the cursor's buffers for a scan from the store's figures, so the
@@ -372,14 +466,9 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c)
 {
     mmkv_stats st;
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
-    size_t bytes = (size_t)st.kv_bytes + 16 * (size_t)st.entries + 4096;
-    if (bytes > c->cap) {
-        unsigned char *a = sqlite3_realloc64(c->arena, bytes);
-        if (a) {
-            c->arena = a;
-            c->cap = bytes;
-        }
-    }
+    /* a row adds 24 bytes of header and back words, 2 NULs and padding */
+    size_t bytes = (size_t)st.kv_bytes + 40 * (size_t)st.entries + 4096;
+    if (bytes > c->cap) arena_grow(c, bytes); /* on failure, rows grow it later */
 }
 
 /* Opens the store transaction that xBegin asked for, if it is not open yet:
@@ -400,7 +489,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     mm_vtab *t = (mm_vtab *)cur->pVtab;
     int rc;
     (void)idxStr;
-    c->at = c->used = 0;
+    cursor_reset(c);
     if ((rc = open_txn(t)) != SQLITE_OK) return rc;
     if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
     reserve_scan(t, c);
@@ -412,7 +501,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
 static mm_rowhdr row_at(const mm_cursor *c)
 {
     mm_rowhdr h;
-    memcpy(&h, c->arena + c->at, sizeof h);
+    memcpy(&h, (const unsigned char *)c->arena + c->at, sizeof h);
     return h;
 }
 
@@ -430,48 +519,57 @@ static int mmEof(sqlite3_vtab_cursor *cur)
     return c->at >= c->used;
 }
 
-/* Hands a value to SQLite (copied: the cursor's rows do not outlive it).
-** Empty text and blobs may have no buffer behind them; SQLite reads a NULL
-** pointer as SQL NULL, so they get a pointer to "" instead. */
-static void result_value(sqlite3_context *ctx, const mmkv_value *v)
+/* Hands SQLite the text or blob of n bytes at p, in the cursor's arena,
+** without a copy: the value takes a reference on the arena (see
+** mm_cursor).  Text with no NUL inside is passed with length -1, so SQLite
+** knows it is terminated and sqlite3_column_text does not copy it. */
+static void result_bytes(mm_cursor *c, sqlite3_context *ctx, int type, const unsigned char *p,
+                         uint32_t n)
 {
-    const void *p = v->p ? v->p : "";
-    switch (v->type) {
-    case MMKV_INT:
-        sqlite3_result_int64(ctx, v->i);
-        break;
-    case MMKV_REAL:
-        sqlite3_result_double(ctx, v->r);
-        break;
-    case MMKV_TEXT:
-        sqlite3_result_text(ctx, p, (int)v->n, SQLITE_TRANSIENT);
-        break;
-    case MMKV_BLOB:
-        sqlite3_result_blob(ctx, p, (int)v->n, SQLITE_TRANSIENT);
-        break;
-    default:
-        sqlite3_result_null(ctx);
-        break;
+    if (n == 0) { /* "" stands for the empty value: a NULL pointer would read as NULL */
+        if (type == MMKV_TEXT)
+            sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+        else
+            sqlite3_result_blob(ctx, "", 0, SQLITE_STATIC);
+        return;
     }
+    ((mm_block *)c->arena)->refs++;
+    if (type == MMKV_TEXT)
+        sqlite3_result_text(ctx, (const char *)p, strlen((const char *)p) == n ? -1 : (int)n,
+                            block_release);
+    else
+        sqlite3_result_blob(ctx, p, (int)n, block_release);
 }
 
 static int mmColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
     mm_cursor *c = (mm_cursor *)cur;
     mm_rowhdr h = row_at(c);
-    const unsigned char *p = c->arena + c->at + sizeof h;
-    mmkv_value v = {h.ktype, 0, 0, p, h.klen};
-    if (col != 0) {
-        if (h.vtype == VT_EXT) {
-            result_value(ctx, &c->ext);
-            return SQLITE_OK;
-        }
-        p += h.klen;
-        v = (mmkv_value){h.vtype, 0, 0, p, h.vlen};
-        if (h.vtype == MMKV_INT) memcpy(&v.i, p, 8);
-        if (h.vtype == MMKV_REAL) memcpy(&v.r, p, 8);
+    const unsigned char *p = (const unsigned char *)c->arena + c->at;
+    if (col == 0) {
+        result_bytes(c, ctx, h.ktype, p + sizeof h + 8, h.klen);
+        return SQLITE_OK;
     }
-    result_value(ctx, &v);
+    p += value_back(h.klen) + 8;
+    int64_t i;
+    double r;
+    switch (h.vtype) {
+    case MMKV_INT:
+        memcpy(&i, p, 8);
+        sqlite3_result_int64(ctx, i);
+        break;
+    case MMKV_REAL:
+        memcpy(&r, p, 8);
+        sqlite3_result_double(ctx, r);
+        break;
+    case MMKV_TEXT:
+    case MMKV_BLOB:
+        result_bytes(c, ctx, h.vtype, p, h.vlen);
+        break;
+    default:
+        sqlite3_result_null(ctx);
+        break;
+    }
     return SQLITE_OK;
 }
 

@@ -1242,6 +1242,61 @@ static void test_store_deleted_key_can_be_inserted_again(void **state)
     expect_check_ok(f->s);
 }
 
+/* mmkv_get_at puts the value's bytes at the given offset of the caller's
+** buffer, NUL after them, keeps the bytes before them when it grows the
+** buffer, and touches nothing for numbers or a missing key. */
+static void test_store_get_at_puts_the_value_after_the_callers_own_bytes(void **state)
+{
+    fixture *f = *state;
+    char big[5000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    mmkv_key kt = mmkv_text_key("t"), kb = mmkv_text_key("b"), ki = mmkv_text_key("i");
+    mmkv_value vt = v_text(big, sizeof big), vb = v_blob("\0\1\2", 3), vi = v_int(-7);
+    put_ok(f->s, &kt, &vt, MMKV_PUT_INSERT);
+    put_ok(f->s, &kb, &vb, MMKV_PUT_INSERT);
+    put_ok(f->s, &ki, &vi, MMKV_PUT_INSERT);
+    size_t cap = 64;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    memcpy(buf, "prefix--", 8);
+    mmkv_value got;
+    void *vbuf = buf;
+    /* grows: the prefix moves with the buffer */
+    assert_int_equal(mmkv_get_at(f->s, &kt, &got, &vbuf, &cap, 8), MMKV_OK);
+    buf = vbuf;
+    assert_true(cap >= 8 + sizeof big + 1);
+    assert_memory_equal(buf, "prefix--", 8);
+    assert_int_equal(got.type, MMKV_TEXT);
+    assert_int_equal(got.n, sizeof big);
+    assert_ptr_equal(got.p, buf + 8);
+    assert_memory_equal(buf + 8, big, sizeof big);
+    assert_int_equal(buf[8 + sizeof big], 0);
+    /* fits: same buffer, bytes at the offset */
+    size_t before = cap;
+    assert_int_equal(mmkv_get_at(f->s, &kb, &got, &vbuf, &cap, 100), MMKV_OK);
+    assert_ptr_equal(vbuf, buf);
+    assert_int_equal(cap, before);
+    assert_ptr_equal(got.p, buf + 100);
+    assert_memory_equal(buf + 100, "\0\1\2", 3);
+    assert_int_equal(buf[103], 0);
+    assert_memory_equal(buf, "prefix--", 8);
+    /* numbers and a missing key leave the buffer alone */
+    memset(buf + 200, 'z', 16);
+    assert_int_equal(mmkv_get_at(f->s, &ki, &got, &vbuf, &cap, 200), MMKV_OK);
+    assert_int_equal(got.type, MMKV_INT);
+    assert_int_equal(got.i, -7);
+    mmkv_key none = mmkv_text_key("none");
+    assert_int_equal(mmkv_get_at(f->s, &none, &got, &vbuf, &cap, 200), MMKV_NOTFOUND);
+    assert_int_equal(buf[200], 'z');
+    /* the same under the lock, in a transaction */
+    assert_int_equal(mmkv_begin(f->s), MMKV_OK);
+    assert_int_equal(mmkv_get_at(f->s, &kb, &got, &vbuf, &cap, 300), MMKV_OK);
+    assert_memory_equal((char *)vbuf + 300, "\0\1\2", 3);
+    assert_int_equal(mmkv_commit(f->s), MMKV_OK);
+    free(vbuf);
+}
+
 /* A delete in a transaction starts where the transaction's last lookup
 ** found its key; that must never delete the wrong entry: after a lookup of
 ** another key, after changes in between, after a rollback to a mark, and
@@ -2662,6 +2717,7 @@ int main(void)
         TS(test_store_churn_over_ten_times_the_capacity_never_fills),
         T(test_store_index_grows_past_100000_entries),
         TS(test_store_delete_after_lookup_in_a_transaction_deletes_the_right_key),
+        TS(test_store_get_at_puts_the_value_after_the_callers_own_bytes),
         TS(test_store_get_without_a_value_says_whether_the_key_is_there),
         T(test_store_filling_to_full_does_not_walk_the_heap_per_insert),
         TS(test_store_random_operations_match_a_model_and_check_ok),

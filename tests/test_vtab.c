@@ -899,6 +899,127 @@ static void test_updating_every_row_during_a_scan_visits_each_row_once(void **st
     assert_int_equal(query_int(db, "SELECT count(*) FROM kv"), 0);
 }
 
+/* --- values handed to SQLite ------------------------------------------- */
+
+/* Steps st to its first row and returns the row's column 0 as text, copied
+** with sqlite3_mprintf (caller frees). */
+static char *first_text(sqlite3_stmt *st)
+{
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    return t ? sqlite3_mprintf("%s", t) : NULL;
+}
+
+/* Runs the same query on kv and on plain (an ordinary table with the same
+** rows; each of at most two %s in the query is the table) and asserts equal
+** first results. */
+static void assert_same_as_plain(sqlite3 *db, const char *query)
+{
+    char *a = query_text(db, query, "kv", "kv"), *b = query_text(db, query, "plain", "plain");
+    if (!a || !b || strcmp(a, b) != 0)
+        fail_msg("%s: mmap gave %.60s, ordinary table %.60s", query, a ? a : "NULL",
+                 b ? b : "NULL");
+    sqlite3_free(a);
+    sqlite3_free(b);
+}
+
+static void test_values_reach_sqlite_without_a_copy_and_live_while_it_holds_them(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = open_db(f);
+    exec_ok(db, "CREATE VIRTUAL TABLE kv USING mmap(name=%Q, size='8M')", f->name);
+    exec_ok(db, "CREATE TABLE plain(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+    for (int t = 0; t < 2; t++) {
+        const char *tbl = t ? "plain" : "kv";
+        exec_ok(db,
+                "INSERT INTO %s WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 300) SELECT printf('k%%03d', i), CASE i %% 4 WHEN 0 THEN i WHEN 1 "
+                "THEN printf('v%%d', 300 - i) WHEN 2 THEN CAST(printf('b%%d', i) AS BLOB) ELSE i * 0.5 END "
+                "FROM n",
+                tbl);
+        exec_ok(db, "INSERT INTO %s VALUES ('big', zeroblob(300000) || 'end'),"
+                    " ('bigtext', printf('%%.*c', 300000, 'x')), ('nul', 'a' || char(0) || 'b'),"
+                    " ('empty', ''), ('emptyblob', x'')",
+                tbl);
+    }
+
+    /* A 300 KB lookup allocates nothing through SQLite: the value is not
+    ** copied, neither by the step nor by sqlite3_column_text. */
+    sqlite3_stmt *get;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &get, NULL),
+                     SQLITE_OK);
+    assert_true(sqlite3_memory_used() > 0); /* SQLite counts its memory */
+    const char *keys[] = {"big", "bigtext"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_bind_text(get, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_int64 before = sqlite3_memory_used();
+        assert_int_equal(sqlite3_step(get), SQLITE_ROW);
+        const unsigned char *p = i ? sqlite3_column_text(get, 0) : sqlite3_column_blob(get, 0);
+        sqlite3_int64 grew = sqlite3_memory_used() - before;
+        assert_int_equal(sqlite3_column_bytes(get, 0), 300003 - 3 * i);
+        assert_non_null(p);
+        assert_int_equal(p[i ? 299999 : 300000], i ? 'x' : 'e');
+        if (grew > 100000) fail_msg("lookup of %s grew SQLite's memory by %lld", keys[i], grew);
+        assert_int_equal(sqlite3_step(get), SQLITE_DONE);
+        sqlite3_reset(get);
+    }
+
+    /* Text with a NUL inside keeps its length. */
+    sqlite3_bind_text(get, 1, "nul", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(get), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_bytes(get, 0), 3);
+    assert_memory_equal(sqlite3_column_blob(get, 0), "a\0b", 3);
+    assert_int_equal(sqlite3_column_type(get, 0), SQLITE_TEXT);
+    sqlite3_reset(get);
+
+    /* SQLite keeps values while the same cursor is filled again: aggregates
+    ** over IN lists, correlated lookups, self-joins, sorting. */
+    assert_same_as_plain(db, "SELECT group_concat(quote(value), '|') FROM %s WHERE key IN "
+                             "('k001','k002','k003','k004','k005','k006','k007','k099','big')");
+    assert_same_as_plain(db, "SELECT max(value) || min(key) || max(key) FROM %s WHERE key IN "
+                             "('k010','k011','k012','k013','k014','k015','nul','empty')");
+    assert_same_as_plain(db, "SELECT group_concat(quote(x), ',') FROM (SELECT (SELECT value "
+                             "FROM %s WHERE key = a.key) AS x FROM %s a ORDER BY a.key)");
+    assert_same_as_plain(db, "SELECT group_concat(a.key || quote(b.value), ',') FROM %s a "
+                             "JOIN %s b ON b.key = a.key WHERE a.key LIKE 'k1%%' ORDER BY 1");
+    assert_same_as_plain(db, "SELECT group_concat(quote(value), ',') FROM (SELECT value FROM "
+                             "%s WHERE key IN (SELECT printf('k%%03d', i) FROM (SELECT 1 AS i "
+                             "UNION SELECT 7 UNION SELECT 250)) ORDER BY value DESC)");
+
+    /* Row by row, each row's text stays right while the application reads
+    ** it, in a scan and in an IN list. */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT key, value FROM kv WHERE key IN "
+                                        "('k001','k005','k009','k013') ORDER BY key",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        char want[16];
+        snprintf(want, sizeof want, "v%d", 300 - atoi(k + 1));
+        assert_string_equal(v, want);
+        assert_string_equal(k, (const char *)sqlite3_column_text(st, 0));
+        rows++;
+    }
+    assert_int_equal(rows, 4);
+    sqlite3_finalize(st);
+
+    /* A value outlives its connection's close until the statement ends. */
+    sqlite3_bind_text(get, 1, "k021", -1, SQLITE_STATIC);
+    char *v = first_text(get);
+    const unsigned char *held = sqlite3_column_text(get, 0);
+    for (int i = 0; i < f->ndb; i++)
+        if (f->db[i] == db) f->db[i] = f->db[--f->ndb];
+    assert_int_equal(sqlite3_close_v2(db), SQLITE_OK);
+    assert_string_equal((const char *)held, v);
+    assert_string_equal(v, "v279");
+    sqlite3_free(v);
+    sqlite3_finalize(get); /* the connection closes here */
+}
+
 /* --- lifetime and size -------------------------------------------------- */
 
 static void test_a_file_mapping_persists_after_all_connections_close(void **state)
@@ -1183,6 +1304,8 @@ int main(void)
             test_a_million_entries_in_a_256M_mapping_work_and_lookups_stay_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updating_every_row_during_a_scan_visits_each_row_once,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_values_reach_sqlite_without_a_copy_and_live_while_it_holds_them, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_file_mapping_persists_after_all_connections_close,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_named_mapping_persists_after_all_connections_close,
