@@ -168,7 +168,7 @@ int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *b
         /* a delete of this key in the same transaction starts here (txn.c) */
         s->hint_ok = 1;
         s->hint_slot = slot;
-        s->hint_off = r.off;
+        s->hint_rec = r;
     }
     store_unlock(s);
     return rc;

@@ -132,7 +132,8 @@ struct mmkv {
     int in_txn; /* a write transaction is open */
     int quiet;   /* a lock-free attempt is running: errors leave no message */
     int hint_ok; /* the last locked lookup found a record, nothing changed since */
-    uint64_t hint_slot, hint_off; /* its slot and record offset */
+    uint64_t hint_slot;  /* its slot */
+    struct rec hint_rec; /* and its record, as decoded then */
     struct txop *ops;
     size_t nops, capops;
     char where[4200]; /* "alpha" or the file path, for messages */

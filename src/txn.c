@@ -296,16 +296,17 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 
 /* Finds k for a delete: where the transaction's last lookup found it, if
 ** that was k and nothing changed since (hint, taken before change_begin
-** cleared it), else by a probe.  Returns MMKV_OK, MMKV_NOTFOUND or
+** cleared it; the lock was held all along, so the record decoded then is
+** the record now), else by a probe.  Returns MMKV_OK, MMKV_NOTFOUND or
 ** MMKV_CORRUPT. */
 static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t hslot,
-                           uint64_t hoff, uint64_t *slot, struct rec *r)
+                           uint64_t *slot, struct rec *r)
 {
     uint64_t *t = NULL, n = 0;
     if (hint && index_table(s, &t, &n) == MMKV_OK && hslot < n &&
-        (uint32_t)t[hslot] == (uint32_t)(hoff / 8) && rec_decode(s, hoff, r) == MMKV_OK &&
-        rec_has_key(r, k)) {
+        (uint32_t)t[hslot] == (uint32_t)(s->hint_rec.off / 8) && rec_has_key(&s->hint_rec, k)) {
         *slot = hslot;
+        *r = s->hint_rec;
         return MMKV_OK;
     }
     return index_find(s, k, key_hash(s->hdr->seed, k), slot, r);
@@ -316,12 +317,12 @@ int mmkv_del(mmkv *s, const mmkv_key *k)
     int autocommit, rc = store_check_sizes(s, k, NULL);
     if (rc) return rc;
     int hint = s->hint_ok && s->locked;
-    uint64_t hslot = s->hint_slot, hoff = s->hint_off;
+    uint64_t hslot = s->hint_slot;
     rc = change_begin(s, &autocommit);
     if (rc) return rc;
     struct rec old;
     uint64_t slot;
-    rc = find_for_delete(s, k, hint, hslot, hoff, &slot, &old);
+    rc = find_for_delete(s, k, hint, hslot, &slot, &old);
     if (rc == MMKV_OK) rc = index_remove_at(s, slot);
     if (rc == MMKV_OK) {
         blk_set_state(s, old.off, old.state == BS_NEW ? BS_GONE : BS_DEAD);
