@@ -357,6 +357,32 @@ const backend be_array_sql = {"array-sql", "trivial virtual table over a C array
                               sql_scan,    NULL,
                               NULL};
 
+/* --- array-txn-sql --- */
+
+static int array_txn_create(const bench_cfg *c, bench_db **out)
+{
+    (void)c;
+    return sql_open(":memory:", "CREATE VIRTUAL TABLE temp.kv USING array_txn", 2, out);
+}
+
+const backend be_array_txn_sql = {"array-txn-sql",
+                                  "the same C-array table with empty xBegin/xSync/xCommit/xRollback",
+                                  0,
+                                  0,
+                                  NULL,
+                                  array_txn_create,
+                                  NULL,
+                                  sql_close,
+                                  no_destroy,
+                                  sql_get,
+                                  sql_put,
+                                  sql_del,
+                                  sql_begin,
+                                  sql_commit,
+                                  sql_scan,
+                                  NULL,
+                                  NULL};
+
 /* --- filling a mapping until SQLITE_FULL --- */
 
 int mmap_fill(const char *tag, uint64_t capacity, uint64_t *entries, uint64_t *kv_bytes)

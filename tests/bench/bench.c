@@ -99,9 +99,9 @@ static const backend be_harness = {
     NULL,
     NULL};
 
-static const backend *const all_backends[] = {&be_mmap_sql,  &be_mem_sql, &be_wal_sql,
-                                              &be_array_sql, &be_mmkv_c,  &be_lmdb,
-                                              &be_lmdb_1txn, &be_harness};
+static const backend *const all_backends[] = {
+    &be_mmap_sql, &be_mem_sql, &be_wal_sql,   &be_array_sql, &be_array_txn_sql,
+    &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness};
 #define NBACKENDS (int)(sizeof all_backends / sizeof all_backends[0])
 
 /* Options of a run. */

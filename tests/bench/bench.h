@@ -52,7 +52,7 @@ typedef struct backend {
     int (*space)(bench_db *d, uint64_t *used, uint64_t *entries);
 } backend;
 
-extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql;
+extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql, be_array_txn_sql;
 extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c;
 
 /* --- helpers (bench.c) --- */

@@ -334,6 +334,11 @@ static void write_targets(uint64_t n)
         snprintf(w, sizeof w, "SQL %s, WAL / mmap (speed-up), N=%llu", label[i],
                  (unsigned long long)n);
         target(w, ratio("wal-sql", ws[i], n, "mmap-sql", ws[i], n), 10, 0);
+        snprintf(w, sizeof w, "  floors: C-array vtab / :memory:, N=%llu", (unsigned long long)n);
+        note(w, ratio("array-sql", ws[i], n, "mem-sql", ws[i], n));
+        snprintf(w, sizeof w, "  C-array vtab with empty transaction methods / :memory:, N=%llu",
+                 (unsigned long long)n);
+        note(w, ratio("array-txn-sql", ws[i], n, "mem-sql", ws[i], n));
     }
     snprintf(w, sizeof w, "C API put, LMDB put+commit / mmkv_put (speed-up), N=%llu",
              (unsigned long long)n);
@@ -378,6 +383,9 @@ void report_targets(uint64_t n_small, uint64_t n_mid, uint64_t n_big, uint64_t n
     snprintf(w, sizeof w, "Scale: mmap-sql lookup N=%llu / N=%llu", (unsigned long long)n_big,
              (unsigned long long)n_small);
     target(w, ratio("mmap-sql", "lookup", n_big, "mmap-sql", "lookup", n_small), 2, 1);
+    snprintf(w, sizeof w, "  C-array vtab lookup N=%llu / N=%llu", (unsigned long long)n_big,
+             (unsigned long long)n_small);
+    note(w, ratio("array-sql", "lookup", n_big, "array-sql", "lookup", n_small));
     snprintf(w, sizeof w, "Scale: mmkv-c lookup N=%llu / N=%llu", (unsigned long long)n_big,
              (unsigned long long)n_small);
     target(w, ratio("mmkv-c", "lookup", n_big, "mmkv-c", "lookup", n_small), 2, 1);

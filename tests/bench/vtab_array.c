@@ -10,6 +10,11 @@
 ** a key lookup through `mmap` costs above this table is the store's own
 ** cost.
 **
+** "array_txn" is the same table with transaction methods that do nothing
+** (xBegin, xSync, xCommit, xRollback): SQLite's own cost of a virtual table
+** that takes part in transactions, as `mmap` must, without any work of a
+** store behind it.
+**
 ** One closed cursor is kept for the next statement, so a lookup allocates
 ** nothing.  Storage: a C array of pointers, open addressing with linear probing
 ** (deletion by backward shift, no tombstones); each pointer leads to one
@@ -358,8 +363,47 @@ static const sqlite3_module array_module = {
 #endif
 };
 
-/* Registers the module "array" with connection db. */
+/* The transaction methods of "array_txn": nothing to do. */
+static int arrTxn(sqlite3_vtab *vt)
+{
+    (void)vt;
+    return SQLITE_OK;
+}
+
+static const sqlite3_module array_txn_module = {
+    0,             /* iVersion */
+    arrConnect,    /* xCreate */
+    arrConnect,    /* xConnect */
+    arrBestIndex,  /* xBestIndex */
+    arrDisconnect, /* xDisconnect */
+    arrDisconnect, /* xDestroy */
+    arrOpen,       /* xOpen */
+    arrClose,      /* xClose */
+    arrFilter,     /* xFilter */
+    arrNext,       /* xNext */
+    arrEof,        /* xEof */
+    arrColumn,     /* xColumn */
+    arrRowid,      /* xRowid */
+    arrUpdate,     /* xUpdate */
+    arrTxn,        /* xBegin */
+    arrTxn,        /* xSync */
+    arrTxn,        /* xCommit */
+    arrTxn,        /* xRollback */
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+#if SQLITE_VERSION_NUMBER >= 3044000
+    NULL,
+#endif
+};
+
+/* Registers the modules "array" and "array_txn" with connection db. */
 int array_vtab_register(sqlite3 *db)
 {
-    return sqlite3_create_module(db, "array", &array_module, NULL);
+    int rc = sqlite3_create_module(db, "array", &array_module, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "array_txn", &array_txn_module, NULL);
+    return rc;
 }
