@@ -206,7 +206,7 @@ const backend be_lmdb = {
     lm_put,     lm_del,
     lm_begin,   lm_commit,
     lm_scan,    NULL,
-    lm_space};
+    lm_space, 0};
 
 const backend be_lmdb_1txn = {
     "lmdb-1txn", "LMDB mdb_get alone, 256 lookups per read txn (lookups only)",
@@ -217,4 +217,4 @@ const backend be_lmdb_1txn = {
     lm_put,      lm_del,
     lm_begin,    lm_commit,
     lm_scan,     lm_read_chunk,
-    NULL};
+    NULL, 0};

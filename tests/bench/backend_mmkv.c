@@ -153,4 +153,4 @@ const backend be_mmkv_c = {"mmkv-c",   "the store's C API (mmkv_get/mmkv_put), t
                            mk_put,     mk_del,
                            mk_begin,   mk_commit,
                            mk_scan,    NULL,
-                           mk_space};
+                           mk_space, 0};

@@ -260,7 +260,7 @@ const backend be_mmap_sql = {"mmap-sql",
                              sql_commit,
                              sql_scan,
                              NULL,
-                             mmap_space};
+                             mmap_space, 0};
 
 /* --- mem-sql --- */
 
@@ -285,7 +285,7 @@ const backend be_mem_sql = {"mem-sql",  "ordinary WITHOUT ROWID table in :memory
                             sql_put,    sql_del,
                             sql_begin,  sql_commit,
                             sql_scan,   NULL,
-                            sql_space};
+                            sql_space, 0};
 
 /* --- wal-sql --- */
 
@@ -337,7 +337,7 @@ const backend be_wal_sql = {
     sql_put,     sql_del,
     sql_begin,   sql_commit,
     sql_scan,    NULL,
-    sql_space};
+    sql_space, 0};
 
 /* --- array-sql --- */
 
@@ -355,7 +355,7 @@ const backend be_array_sql = {"array-sql", "trivial virtual table over a C array
                               sql_put,     sql_del,
                               sql_begin,   sql_commit,
                               sql_scan,    NULL,
-                              NULL};
+                              NULL, 0};
 
 /* --- array-txn-sql --- */
 
@@ -381,7 +381,7 @@ const backend be_array_txn_sql = {"array-txn-sql",
                                   sql_commit,
                                   sql_scan,
                                   NULL,
-                                  NULL};
+                                  NULL, 0};
 
 /* --- filling a mapping until SQLITE_FULL --- */
 

@@ -97,11 +97,11 @@ static const backend be_harness = {
     harness_txn,
     NULL,
     NULL,
-    NULL};
+    NULL, 0};
 
 static const backend *const all_backends[] = {
     &be_mmap_sql, &be_mem_sql, &be_wal_sql,   &be_array_sql, &be_array_txn_sql,
-    &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness};
+    &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness,   &be_lock_floor};
 #define NBACKENDS (int)(sizeof all_backends / sizeof all_backends[0])
 
 /* Options of a run. */
@@ -469,7 +469,7 @@ static void phase_single(const options *o, uint64_t n, uint32_t vsize)
     uint64_t rng = 0x1234567 ^ n;
     printf("\n-- loading N = %llu, %u-byte values\n", (unsigned long long)n, vsize);
     for (int i = 0; i < NBACKENDS; i++) {
-        if (!selected(o, all_backends[i])) continue;
+        if (!selected(o, all_backends[i]) || all_backends[i]->procs_only) continue;
         bes[nb] = all_backends[i];
         cfgs[nb] = (bench_cfg){n, vsize, ""};
         snprintf(cfgs[nb].tag, sizeof cfgs[nb].tag, "%d-%s-%llu-%u", (int)getpid(), bes[nb]->name,
@@ -559,12 +559,13 @@ static void phase_procs(const options *o, uint64_t n)
         for (int role = 0; role < 3; role++)
             for (int p = 0; role_on(o, roles[role]) && p < 3; p++)
                 for (int i = 0; i < nb; i++) {
+                    if (bes[i]->procs_only && role != ROLE_WRITE) continue; /* lock-floor */
                     if (mp_run(bes[i], &cfgs[i], procs[p], role, o->proc_seconds, &r))
                         die("%s: a worker failed", bes[i]->name);
                     record_mp(bes[i], role_names[role], n, procs[p], &r);
                 }
         for (int i = 0; role_on(o, "rw") && i < nb; i++)
-            reader_runs(o, bes[i], &cfgs[i]);
+            if (!bes[i]->procs_only) reader_runs(o, bes[i], &cfgs[i]);
     }
     for (int i = 0; i < nb; i++)
         bes[i]->destroy(&cfgs[i]);

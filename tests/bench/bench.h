@@ -50,10 +50,11 @@ typedef struct backend {
     void (*read_chunk)(bench_db *d, int start);
     /* Optional: bytes of storage the entries take; 0 on success. */
     int (*space)(bench_db *d, uint64_t *used, uint64_t *entries);
+    int procs_only; /* measured in the multi-process runs only */
 } backend;
 
 extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql, be_array_txn_sql;
-extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c;
+extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c, be_lock_floor;
 
 /* --- helpers (bench.c) --- */
 extern int bench_in_child; /* set in worker processes: die() then _exits */

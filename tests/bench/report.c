@@ -354,6 +354,8 @@ static void process_targets(uint64_t n)
            ratio_of("procs", "mmap-sql", "write", 2, "procs", "mmap-sql", "write", 1, n), 1.0, 0);
     target("2 writers, distinct keys: mmkv-c aggregate / 1 writer",
            ratio_of("procs", "mmkv-c", "write", 2, "procs", "mmkv-c", "write", 1, n), 1.0, 0);
+    note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
+         ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
     target(
         "1 writer + 1 reader: mmap-sql reader keeps (of alone)",
         ratio_of("rw", "mmap-sql", "reader-with-writer", 2, "rw", "mmap-sql", "reader-alone", 1, n),
