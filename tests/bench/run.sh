@@ -24,7 +24,7 @@ callgrind_one() {
         --toggle-collect=workload_ops "$bench" --callgrind "$1" --n "$2" --ops "$3" \
         >/dev/null 2>&1
     ir=$(sed -n 's/^summary: *//p;s/^totals: *//p' "$out" | head -1 | cut -d' ' -f1)
-    printf '  %-20s %8.0f instructions per %-9s (callgrind_annotate %s)\n' "$1" \
+    printf '  %-22s %8.0f instructions per %-9s (callgrind_annotate %s)\n' "$1" \
         "$(echo "$ir / $4" | bc -l)" "$5" "$out"
 }
 
@@ -33,9 +33,9 @@ if [ "${1:-}" = callgrind ]; then
     ops=$((n / 2 < 20000 ? n / 2 : 20000)) # deletes need 2 * ops <= n
     echo "callgrind, N=$n: instructions counted inside workload_ops only"
     for w in mmap-sql:lookup array-sql:lookup mem-sql:lookup mmkv-c:lookup lmdb:lookup \
-        lmdb-1txn:lookup harness:lookup mmap-sql:put-auto array-sql:put-auto mem-sql:put-auto \
-        mmkv-c:put-auto lmdb:put-auto mmap-sql:delete array-sql:delete mem-sql:delete \
-        mmkv-c:delete; do
+        lmdb-1txn:lookup harness:lookup mmap-sql:put-auto array-sql:put-auto \
+        array-txn-sql:put-auto mem-sql:put-auto mmkv-c:put-auto lmdb:put-auto mmap-sql:delete \
+        array-sql:delete array-txn-sql:delete mem-sql:delete mmkv-c:delete; do
         callgrind_one "$w" "$n" "$ops" "$ops" operation
     done
     for w in mmap-sql:scan array-sql:scan mem-sql:scan mmkv-c:scan lmdb:scan; do
