@@ -26,10 +26,11 @@ static int copy_value(struct mmkv *s, const struct rec *r, mmkv_value *v, const 
     size_t need = o->at + (size_t)r->val.n + 1;
     if (need <= o->at) return store_err(s, MMKV_NOMEM, "out of memory");
     if (*o->bufsz < need) {
-        void *p = realloc(*o->buf, need);
+        size_t size = (need + 7) & ~(size_t)7; /* room for a caller's padding too */
+        void *p = size >= need ? realloc(*o->buf, size) : NULL;
         if (!p) return store_err(s, MMKV_NOMEM, "out of memory");
         *o->buf = p;
-        *o->bufsz = need;
+        *o->bufsz = size;
     }
     char *dst = (char *)*o->buf + o->at;
     if (r->val.n) memcpy(dst, r->val.p, r->val.n);

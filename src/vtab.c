@@ -440,9 +440,9 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 {
     mmkv_value v = {MMKV_NULL, 0, 0, NULL, 0};
     mmkv_key k;
-    if (!value_to_key(arg, &k)) return SQLITE_OK;
+    if (!value_to_key(arg, &k) || k.n > MMKV_MAX_KEY) return SQLITE_OK; /* no such key */
     size_t row = c->used, voff = row + value_back(k.n) + 8;
-    if (arena_reserve(c, voff - row + 64)) return mm_store_error(t, MMKV_NOMEM);
+    if (arena_reserve(c, voff - row + 64)) return SQLITE_NOMEM;
     void *buf = c->arena;
     size_t cap = c->cap;
     int rc = mmkv_get_at(t->store, &k, key_only ? NULL : &v, &buf, &cap, voff);
@@ -453,7 +453,7 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
     mm_rowhdr h = {0, (uint16_t)k.n, 0, (unsigned char)v.type};
     if (v.type == MMKV_TEXT || v.type == MMKV_BLOB) h.vlen = v.n;
     size_t n = row_size(&h);
-    if (arena_reserve(c, n)) return mm_store_error(t, MMKV_NOMEM);
+    if (arena_reserve(c, n)) return SQLITE_NOMEM;
     write_row(c, row, &k, &v, v.type == MMKV_TEXT || v.type == MMKV_BLOB);
     c->used += n;
     return SQLITE_OK;
@@ -494,6 +494,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
     reserve_scan(t, c);
     int src = mmkv_scan(t->store, add_row, c);
+    if (src == MMKV_NOMEM) return SQLITE_NOMEM; /* add_row's, with no message of the store's */
     return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
 }
 

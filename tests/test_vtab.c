@@ -468,6 +468,13 @@ static void test_a_key_over_65535_bytes_is_sqlite_toobig(void **state)
     sqlite3_finalize(st);
     assert_int_equal(query_int(db, "SELECT count(*) FROM kv"), 1);
     assert_int_equal(query_int(db, "SELECT length(key) FROM kv"), 65535);
+    /* Looking up a longer key finds nothing (and is no error). */
+    assert_int_equal(
+        query_int(db, "SELECT count(*) FROM kv WHERE key = printf('%%.*c', 65536, 'k')"), 0);
+    assert_int_equal(
+        query_int(db, "SELECT count(*) FROM kv WHERE key = printf('%%.*c', 10000000, 'k')"), 0);
+    assert_int_equal(
+        query_int(db, "SELECT count(*) FROM kv WHERE key = printf('%%.*c', 65535, 'k')"), 1);
     free(key);
 }
 
