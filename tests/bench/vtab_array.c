@@ -370,40 +370,15 @@ static int arrTxn(sqlite3_vtab *vt)
     return SQLITE_OK;
 }
 
-static const sqlite3_module array_txn_module = {
-    0,             /* iVersion */
-    arrConnect,    /* xCreate */
-    arrConnect,    /* xConnect */
-    arrBestIndex,  /* xBestIndex */
-    arrDisconnect, /* xDisconnect */
-    arrDisconnect, /* xDestroy */
-    arrOpen,       /* xOpen */
-    arrClose,      /* xClose */
-    arrFilter,     /* xFilter */
-    arrNext,       /* xNext */
-    arrEof,        /* xEof */
-    arrColumn,     /* xColumn */
-    arrRowid,      /* xRowid */
-    arrUpdate,     /* xUpdate */
-    arrTxn,        /* xBegin */
-    arrTxn,        /* xSync */
-    arrTxn,        /* xCommit */
-    arrTxn,        /* xRollback */
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-#if SQLITE_VERSION_NUMBER >= 3044000
-    NULL,
-#endif
-};
-
 /* Registers the modules "array" and "array_txn" with connection db. */
 int array_vtab_register(sqlite3 *db)
 {
+    static sqlite3_module with_txn; /* "array_txn", made once (one thread) */
+    if (!with_txn.xCreate) {
+        with_txn = array_module;
+        with_txn.xBegin = with_txn.xSync = with_txn.xCommit = with_txn.xRollback = arrTxn;
+    }
     int rc = sqlite3_create_module(db, "array", &array_module, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "array_txn", &array_txn_module, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "array_txn", &with_txn, NULL);
     return rc;
 }
