@@ -47,8 +47,7 @@ SQLITE_EXTENSION_INIT3
 ** reference is the last one; otherwise the cursor takes its second block,
 ** or a new one, and the last release frees the old. */
 typedef struct mm_block {
-    size_t refs; /* the cursor's reference and the values SQLite holds */
-    size_t unused;
+    uint64_t refs; /* the cursor's reference and the values SQLite holds */
 } mm_block;
 #define BLOCK_HDR sizeof(mm_block) /* rows start after the header */
 
@@ -360,6 +359,14 @@ static size_t row_size(const mm_rowhdr *h)
     return value_back(h->klen) + 8 + pad8(value_bytes(h->vtype, h->vlen) + 1);
 }
 
+/* Returns the header of the row for key k and value v. */
+static mm_rowhdr row_header(const mmkv_key *k, const mmkv_value *v)
+{
+    mm_rowhdr h = {0, (uint16_t)k->n, (unsigned char)k->type, (unsigned char)v->type};
+    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) h.vlen = v->n;
+    return h;
+}
+
 /* Writes the row at offset `row` of the arena (the room is reserved):
 ** its header, the key, the back words and the value unless the store put
 ** its bytes in place already (in_place). */
@@ -367,8 +374,7 @@ static void write_row(mm_cursor *c, size_t row, const mmkv_key *k, const mmkv_va
                       int in_place)
 {
     unsigned char *p = (unsigned char *)c->arena + row;
-    mm_rowhdr h = {0, (uint16_t)k->n, (unsigned char)k->type, (unsigned char)v->type};
-    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) h.vlen = v->n;
+    mm_rowhdr h = row_header(k, v);
     size_t vb = value_back(k->n);
     uint64_t kback = row + sizeof h + 8, vback = row + vb + 8;
     memcpy(p, &h, sizeof h);
@@ -387,8 +393,7 @@ static void write_row(mm_cursor *c, size_t row, const mmkv_key *k, const mmkv_va
 static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
 {
     mm_cursor *c = ctx;
-    mm_rowhdr h = {0, (uint16_t)k->n, 0, (unsigned char)v->type};
-    if (v->type == MMKV_TEXT || v->type == MMKV_BLOB) h.vlen = v->n;
+    mm_rowhdr h = row_header(k, v);
     size_t n = row_size(&h);
     if (arena_reserve(c, n)) return MMKV_NOMEM;
     write_row(c, c->used, k, v, 0);
@@ -450,8 +455,7 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
     c->cap = cap;
     if (rc == MMKV_NOTFOUND) return SQLITE_OK;
     if (rc != MMKV_OK) return mm_store_error(t, rc);
-    mm_rowhdr h = {0, (uint16_t)k.n, 0, (unsigned char)v.type};
-    if (v.type == MMKV_TEXT || v.type == MMKV_BLOB) h.vlen = v.n;
+    mm_rowhdr h = row_header(&k, &v);
     size_t n = row_size(&h);
     if (arena_reserve(c, n)) return SQLITE_NOMEM;
     write_row(c, row, &k, &v, v.type == MMKV_TEXT || v.type == MMKV_BLOB);
