@@ -483,20 +483,13 @@ static void test_new_sections_are_owner_only_unless_perms_grant_others(void **st
     mmkv_unlink(shared);
 }
 
-/* Returns 1 when running under Wine (its ntdll exports wine_get_version). */
-static int under_wine(void)
-{
-    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
-    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
-}
-
 /* A new file mapping with the default perms is owner-only as well.  Wine
 ** keeps no security descriptors for files (it derives one from the Unix
 ** mode bits), so there this test is skipped. */
 static void test_new_file_is_owner_only_by_default(void **state)
 {
     (void)state;
-    if (under_wine()) {
+    if (wp_under_wine()) {
         print_message("skipped: Wine does not store the DACL of a file\n");
         skip();
     }

@@ -206,3 +206,9 @@ unsigned wp_pick(uint64_t *s, unsigned n)
 {
     return (unsigned)(wp_rand(s) % n);
 }
+
+int wp_under_wine(void)
+{
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
+}

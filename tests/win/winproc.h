@@ -64,4 +64,7 @@ double wp_now_ms(void);
 uint64_t wp_rand(uint64_t *state);
 unsigned wp_pick(uint64_t *state, unsigned n);
 
+/* Returns 1 when running under Wine (its ntdll exports wine_get_version). */
+int wp_under_wine(void);
+
 #endif
