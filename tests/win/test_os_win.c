@@ -296,6 +296,35 @@ static void test_unlink_cannot_remove_a_mapping_another_process_holds(void **sta
     CloseHandle(ev);
 }
 
+/* A child in a job from wp_job_new ends as soon as the job's last handle
+** is closed (the child itself would wait 60 s for GO).  wp_spawn puts
+** every child in such a job, held until the test program ends, so a test
+** that fails while children run does not leave them behind. */
+static void test_children_end_when_their_job_is_closed(void **state)
+{
+    (void)state;
+    char name[64], go[80], args[200];
+    mmkv *s;
+    wp_unique_name(name, sizeof name, "osw");
+    snprintf(go, sizeof go, "%s.go", name);
+    snprintf(args, sizeof args, "create-put-wait %s %s", name, go);
+    HANDLE ev = wp_event(go);
+    HANDLE job = wp_job_new();
+    assert_non_null(job);
+    HANDLE child = wp_spawn_in(job, args);
+    assert_non_null(child);
+    assert_int_equal(open_when_child_has_put(name, &s), MMKV_OK);
+    mmkv_close(s);
+    assert_int_equal(WaitForSingleObject(child, 0), WAIT_TIMEOUT); /* waiting for GO */
+    double t0 = wp_now_ms();
+    CloseHandle(job);
+    assert_int_equal(WaitForSingleObject(child, 10000), WAIT_OBJECT_0);
+    print_message("child ended %.0f ms after its job was closed\n", wp_now_ms() - t0);
+    CloseHandle(child);
+    CloseHandle(ev);
+    mmkv_unlink(name);
+}
+
 /* Windows mutexes are recursive; a second handle of the same thread must
 ** still be refused (as the error-checking mutex does on Linux). */
 static void test_second_handle_of_the_same_thread_is_refused_the_lock(void **state)
@@ -636,6 +665,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_process_holds_a_mapping_until_it_unlinks_it),
         cmocka_unit_test(test_mapping_disappears_when_the_last_process_holding_it_exits),
         cmocka_unit_test(test_unlink_cannot_remove_a_mapping_another_process_holds),
+        cmocka_unit_test(test_children_end_when_their_job_is_closed),
         cmocka_unit_test(test_second_handle_of_the_same_thread_is_refused_the_lock),
         cmocka_unit_test(test_lock_held_by_another_process_times_out_then_is_had),
         cmocka_unit_test(test_process_that_exits_holding_the_lock_is_rolled_back),

@@ -50,25 +50,58 @@ void wp_remove_dir(const char *dir)
     RemoveDirectoryW(wdir);
 }
 
-HANDLE wp_spawn(const char *fmt, ...)
+HANDLE wp_job_new(void)
 {
-    char self[MAX_PATH], args[2048], cmd[MAX_PATH + 2100];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
+    HANDLE job = CreateJobObjectA(NULL, NULL);
+    if (!job) return NULL;
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+    memset(&li, 0, sizeof li);
+    li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li)) {
+        CloseHandle(job);
+        return NULL;
+    }
+    return job;
+}
+
+HANDLE wp_spawn_in(HANDLE job, const char *args)
+{
+    char self[MAX_PATH], cmd[MAX_PATH + 2100];
     if (!GetModuleFileNameA(NULL, self, sizeof self)) return NULL;
     snprintf(cmd, sizeof cmd, "\"%s\" --child %s", self, args);
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
-    if (!CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+    /* Suspended until it is in the job, so it cannot start a process of
+    ** its own outside it first. */
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, FALSE, job ? CREATE_SUSPENDED : 0, NULL, NULL, &si,
+                        &pi)) {
         fprintf(stderr, "CreateProcess(%s) failed: %lu\n", cmd, (unsigned long)GetLastError());
         return NULL;
     }
+    if (job && !AssignProcessToJobObject(job, pi.hProcess))
+        fprintf(stderr, "AssignProcessToJobObject failed: %lu (the child may outlive the test)\n",
+                (unsigned long)GetLastError());
+    if (job) ResumeThread(pi.hThread);
     CloseHandle(pi.hThread);
     return pi.hProcess;
+}
+
+HANDLE wp_spawn(const char *fmt, ...)
+{
+    /* One job for the program's life: when the program ends, even through
+    ** a failed assertion, Windows closes the job's last handle and ends
+    ** every child still running, instead of leaving it to hold the test
+    ** runner's output pipe open until the test's timeout. */
+    static HANDLE job;
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    if (!job) job = wp_job_new();
+    return wp_spawn_in(job, args);
 }
 
 int wp_wait(HANDLE p, DWORD ms)

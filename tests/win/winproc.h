@@ -24,8 +24,17 @@ int wp_make_temp_dir(char *out, size_t n);
 void wp_remove_dir(const char *dir);
 
 /* Starts this program again as "<self> --child <args>" (args formatted as
-** printf).  Returns the process handle, or NULL. */
+** printf), in a job that ends it when this program ends.  Returns the
+** process handle, or NULL. */
 HANDLE wp_spawn(const char *fmt, ...);
+
+/* Creates a job object that ends its processes when its last handle is
+** closed.  Returns it, or NULL. */
+HANDLE wp_job_new(void);
+
+/* Starts "<self> --child <args>" in job (NULL: in no job of ours).
+** Returns the process handle, or NULL. */
+HANDLE wp_spawn_in(HANDLE job, const char *args);
 
 /* Waits at most ms for process p to end, then closes its handle.  Returns
 ** its exit code, or -1 if it had to be terminated. */
