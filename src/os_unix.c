@@ -412,6 +412,18 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     pthread_mutex_unlock((pthread_mutex_t *)lockmem);
 }
 
+void mmkv_os_advise_big(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 uint64_t mmkv_os_random(void)
 {
     uint64_t r = 0;

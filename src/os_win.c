@@ -709,6 +709,13 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     ReleaseMutex(m->lock);
 }
 
+/* Large pages on Windows need a privilege most users lack: nothing to do. */
+void mmkv_os_advise_big(void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+}
+
 /* 64 random bits from the CRT's rand_s (RtlGenRandom). */
 uint64_t mmkv_os_random(void)
 {

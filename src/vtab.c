@@ -27,11 +27,14 @@
 #include "vtab.h"
 SQLITE_EXTENSION_INIT3
 
+#include "os.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define SPARE_MAX 65536 /* bytes a kept cursor may hold on to */
+#define BIG_ARENA ((size_t)4 << 20) /* arenas this big ask for huge pages */
 
 /* A cursor: the rows of one xFilter, packed one after another in a block
 ** of memory, its arena.  A row is a header, the key, then the value; each
@@ -250,11 +253,14 @@ static void block_release(void *p)
 }
 
 /* Grows the cursor's arena to cap bytes (making it if there is none).
-** Only a block no value of SQLite's points into moves.  Returns 0 or -1. */
+** Only a block no value of SQLite's points into moves.  An arena of a big
+** scan asks for huge pages: filling a fresh one page by page spent a
+** quarter of a 1M-row scan in page faults.  Returns 0 or -1. */
 static int arena_grow(mm_cursor *c, size_t cap)
 {
     void *a = realloc(c->arena, cap);
     if (!a) return -1;
+    if (cap >= BIG_ARENA) mmkv_os_advise_big(a, cap);
     if (!c->arena) ((mm_block *)a)->refs = 1;
     c->arena = a;
     c->cap = cap;
