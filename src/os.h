@@ -82,12 +82,16 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem);
 /* 64 random bits for the hash seed of a new mapping. */
 uint64_t mmkv_os_random(void);
 
-/* Advises that the n bytes at p, private memory from malloc, are a large
-** buffer filled and read in order.  On Linux it asks for transparent huge
-** pages on the part aligned to 2 MiB: a scan then takes one page fault per
-** 2 MiB instead of one per 4 KiB, and fewer TLB misses.  Elsewhere, or
-** where the kernel refuses, nothing happens; the memory is the same. */
-void mmkv_os_advise_big(void *p, size_t n);
+/* Allocates n bytes of private memory (page-aligned, zeroed) for a large
+** buffer that is filled and read in order, apart from the C heap.  On
+** Linux it asks for transparent huge pages: filling it then takes one page
+** fault per 2 MiB instead of one per 4 KiB, and fewer TLB misses; the hint
+** stays with this memory, never with the heap of the program.  Returns
+** NULL on failure. */
+void *mmkv_os_big_alloc(size_t n);
+
+/* Frees memory from mmkv_os_big_alloc (n as given to it). */
+void mmkv_os_big_free(void *p, size_t n);
 
 /* The message of the last OS failure of this map ("" if none). */
 const char *mmkv_os_errmsg(mmkv_os_map *m);

@@ -412,16 +412,22 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     pthread_mutex_unlock((pthread_mutex_t *)lockmem);
 }
 
-void mmkv_os_advise_big(void *p, size_t n)
+void *mmkv_os_big_alloc(size_t n)
 {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
+    /* Huge pages only cover 2 MiB-aligned extents inside the mapping. */
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
-#else
-    (void)p;
-    (void)n;
 #endif
+    return p;
+}
+
+void mmkv_os_big_free(void *p, size_t n)
+{
+    if (p) munmap(p, n);
 }
 
 uint64_t mmkv_os_random(void)

@@ -709,11 +709,17 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     ReleaseMutex(m->lock);
 }
 
-/* Large pages on Windows need a privilege most users lack: nothing to do. */
-void mmkv_os_advise_big(void *p, size_t n)
+/* Large pages on Windows need a privilege most users lack: plain
+** committed pages. */
+void *mmkv_os_big_alloc(size_t n)
 {
-    (void)p;
+    return VirtualAlloc(NULL, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+
+void mmkv_os_big_free(void *p, size_t n)
+{
     (void)n;
+    if (p) VirtualFree(p, 0, MEM_RELEASE);
 }
 
 /* 64 random bits from the CRT's rand_s (RtlGenRandom). */

@@ -34,7 +34,7 @@ SQLITE_EXTENSION_INIT3
 
 #define SCHEMA "CREATE TABLE x(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 #define SPARE_MAX 65536 /* bytes a kept cursor may hold on to */
-#define BIG_ARENA ((size_t)4 << 20) /* arenas this big ask for huge pages */
+#define BIG_ARENA ((size_t)4 << 20) /* scan arenas this big come from mmkv_os_big_alloc */
 
 /* A cursor: the rows of one xFilter, packed one after another in a block
 ** of memory, its arena.  A row is a header, the key, then the value; each
@@ -48,9 +48,15 @@ SQLITE_EXTENSION_INIT3
 ** block_release when it no longer needs the value, and the cursor holds one
 ** while the block is its arena.  A block is refilled only when the cursor's
 ** reference is the last one; otherwise the cursor takes its second block,
-** or a new one, and the last release frees the old. */
+** or a new one, and the last release frees the old.
+**
+** A scan's arena of BIG_ARENA bytes or more comes from mmkv_os_big_alloc
+** (huge pages on Linux: filling a fresh 80 MB arena 4 KiB page by page
+** spent a quarter of a 1M-row scan in page faults); any other from malloc,
+** which the store may grow with realloc when a lookup copies a value. */
 typedef struct mm_block {
     uint64_t refs; /* the cursor's reference and the values SQLite holds */
+    uint64_t big;  /* bytes of a block from mmkv_os_big_alloc; 0: from malloc */
 } mm_block;
 #define BLOCK_HDR sizeof(mm_block) /* rows start after the header */
 
@@ -239,7 +245,12 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
 /* Drops one reference on block b (NULL is no block); the last frees it. */
 static void block_drop(void *b)
 {
-    if (b && --((mm_block *)b)->refs == 0) free(b);
+    mm_block *k = b;
+    if (!k || --k->refs) return;
+    if (k->big)
+        mmkv_os_big_free(k, (size_t)k->big);
+    else
+        free(k);
 }
 
 /* SQLite's destructor for a text or blob handed out by mmColumn: p points
@@ -252,29 +263,44 @@ static void block_release(void *p)
     block_drop((unsigned char *)p - back);
 }
 
-/* Grows the cursor's arena to cap bytes (making it if there is none).
-** Only a block no value of SQLite's points into moves.  An arena of a big
-** scan asks for huge pages: filling a fresh one page by page spent a
-** quarter of a 1M-row scan in page faults.  Returns 0 or -1. */
-static int arena_grow(mm_cursor *c, size_t cap)
+/* Grows the cursor's arena to cap bytes (making it if there is none):
+** to a big block from cap = BIG_ARENA on if `scan`, else with realloc.
+** Only a block no value of SQLite's points into moves.  Returns 0 or -1. */
+static int arena_grow(mm_cursor *c, size_t cap, int scan)
 {
-    void *a = realloc(c->arena, cap);
-    if (!a) return -1;
-    if (cap >= BIG_ARENA) mmkv_os_advise_big(a, cap);
-    if (!c->arena) ((mm_block *)a)->refs = 1;
+    mm_block *old = c->arena, *a = NULL;
+    if (scan && cap >= BIG_ARENA && (a = mmkv_os_big_alloc(cap)) != NULL) {
+        if (old) memcpy(a, old, c->used);
+        a->big = cap;
+        a->refs = 1;
+        block_drop(old);
+    } else if (old && old->big) {
+        if ((a = malloc(cap)) == NULL) return -1;
+        memcpy(a, old, c->used);
+        a->big = 0;
+        a->refs = 1;
+        block_drop(old);
+    } else {
+        if ((a = realloc(old, cap)) == NULL) return -1;
+        if (!old) {
+            a->big = 0;
+            a->refs = 1;
+        }
+    }
     c->arena = a;
     c->cap = cap;
     return 0;
 }
 
-/* Makes room for n more bytes in the cursor's arena.  Returns 0 or -1. */
-static int arena_reserve(mm_cursor *c, size_t n)
+/* Makes room for n more bytes in the cursor's arena (for a scan if
+** `scan`).  Returns 0 or -1. */
+static int arena_reserve(mm_cursor *c, size_t n, int scan)
 {
     if (c->used + n <= c->cap) return 0;
     size_t cap = c->cap ? c->cap : 4096;
     while (cap < c->used + n)
         cap *= 2;
-    return arena_grow(c, cap);
+    return arena_grow(c, cap, scan);
 }
 
 /* Empties the cursor for a new xFilter.  If SQLite still holds values in
@@ -401,7 +427,7 @@ static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
     mm_cursor *c = ctx;
     mm_rowhdr h = row_header(k, v);
     size_t n = row_size(&h);
-    if (arena_reserve(c, n)) return MMKV_NOMEM;
+    if (arena_reserve(c, n, 1)) return MMKV_NOMEM;
     write_row(c, c->used, k, v, 0);
     c->used += n;
     return MMKV_OK;
@@ -453,7 +479,12 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
     mmkv_key k;
     if (!value_to_key(arg, &k) || k.n > MMKV_MAX_KEY) return SQLITE_OK; /* no such key */
     size_t row = c->used, voff = row + value_back(k.n) + 8;
-    if (arena_reserve(c, voff - row + 64)) return SQLITE_NOMEM;
+    if (c->arena && ((mm_block *)c->arena)->big) {
+        block_drop(c->arena); /* the store grows the buffer with realloc: use malloc's */
+        c->arena = NULL;
+        c->cap = 0;
+    }
+    if (arena_reserve(c, voff - row + 64, 0)) return SQLITE_NOMEM;
     void *buf = c->arena;
     size_t cap = c->cap;
     int rc = mmkv_get_at(t->store, &k, key_only ? NULL : &v, &buf, &cap, voff);
@@ -463,7 +494,7 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
     if (rc != MMKV_OK) return mm_store_error(t, rc);
     mm_rowhdr h = row_header(&k, &v);
     size_t n = row_size(&h);
-    if (arena_reserve(c, n)) return SQLITE_NOMEM;
+    if (arena_reserve(c, n, 0)) return SQLITE_NOMEM;
     write_row(c, row, &k, &v, v.type == MMKV_TEXT || v.type == MMKV_BLOB);
     c->used += n;
     return SQLITE_OK;
@@ -478,7 +509,7 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c)
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
     /* a row adds 24 bytes of header and back words, 2 NULs and padding */
     size_t bytes = (size_t)st.kv_bytes + 40 * (size_t)st.entries + 4096;
-    if (bytes > c->cap) arena_grow(c, bytes); /* on failure, rows grow it later */
+    if (bytes > c->cap) arena_grow(c, bytes, 1); /* on failure, rows grow it later */
 }
 
 /* Opens the store transaction that xBegin asked for, if it is not open yet:
