@@ -1,6 +1,7 @@
 -- plan.sql: `key = ?` and `key IN (...)` are hash lookups (the vtab's
 -- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."; plan 3 when only the key
--- is read, so the value is not copied), a plain scan is plan 0, and all three
+-- is read, so the value is not copied), a plain scan is plan 0, a scan that
+-- reads no column (count(*)) is plan 6, which counts without copying, and all
 -- return the right rows.
 --
 -- Conventions (run by tests/sqlrun.c): a statement that returns rows returns
@@ -48,8 +49,14 @@ EXPLAIN QUERY PLAN SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k;
 EXPLAIN QUERY PLAN SELECT * FROM m;
 -- plan: SCAN m VIRTUAL TABLE INDEX 0:
 EXPLAIN QUERY PLAN SELECT * FROM m WHERE value = 5;
--- plan: SCAN m VIRTUAL TABLE INDEX 0:
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
 EXPLAIN QUERY PLAN SELECT count(*) FROM m;
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
+EXPLAIN QUERY PLAN SELECT EXISTS (SELECT 1 FROM m);
+-- plan: SCAN m VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT count(value) FROM m;
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
+EXPLAIN QUERY PLAN DELETE FROM m WHERE 1;
 -- plan: SCAN m VIRTUAL TABLE INDEX 0:
 EXPLAIN QUERY PLAN SELECT * FROM m WHERE +key = 'k7';
 
@@ -73,3 +80,33 @@ UPDATE m SET value = -1 WHERE key = 'k10';
 DELETE FROM m WHERE key IN ('k11', 'k12', 'nope');
 SELECT 'an UPDATE and a DELETE by key touched just those rows',
   (SELECT count(*) FROM m) = 998 AND (SELECT value FROM m WHERE key = 'k10') = -1 AND (SELECT sum(value) FROM m) = 500500 - 10 - 1 - 11 - 12;
+
+-- Plan 6 (no column read) counts what a scan would return, in and out of a
+-- transaction, as often as SQLite runs it.
+SELECT 'count(*) counts every entry', (SELECT count(*) FROM m) = (SELECT count(value) FROM m);
+SELECT 'count(*) of a cross join rescans per outer row',
+  (SELECT count(*) FROM probe CROSS JOIN m) = 3 * 998;
+BEGIN;
+INSERT INTO m VALUES ('new1', 1), ('new2', 2);
+DELETE FROM m WHERE key IN ('k1', 'k2', 'k3');
+UPDATE m SET value = 7 WHERE key = 'k4';
+SELECT 'count(*) sees the transaction''s own changes', (SELECT count(*) FROM m) = 998 + 2 - 3;
+ROLLBACK;
+SELECT 'count(*) after a rollback', (SELECT count(*) FROM m) = 998;
+CREATE VIRTUAL TABLE e USING mmap(name='$NAME1', size='64K');
+SELECT 'count(*) and EXISTS of an empty table',
+  (SELECT count(*) FROM e) = 0 AND NOT EXISTS (SELECT 1 FROM e) AND EXISTS (SELECT 1 FROM m);
+SELECT 'count(*) with LIMIT and OFFSET', (SELECT count(*) FROM (SELECT 1 FROM m LIMIT 5 OFFSET 990)) = 5;
+BEGIN;
+DELETE FROM m WHERE key = 'k5';
+SELECT 'count(*) after a write in the same transaction', (SELECT count(*) FROM m) = 997;
+DELETE FROM m WHERE (SELECT count(*) FROM m) > 990 AND key = 'k6';
+ROLLBACK;
+SELECT 'a DELETE of every row (plan 6 in a writing transaction) deletes them all',
+  (SELECT count(*) FROM e) = 0;
+INSERT INTO e VALUES ('a', 1), ('b', 2), ('c', 3);
+DELETE FROM e;
+SELECT 'DELETE FROM e emptied it', (SELECT count(*) FROM e) = 0 AND (SELECT count(value) FROM e) = 0;
+INSERT INTO e VALUES ('a', 1), ('b', 2), ('c', 3);
+DELETE FROM e WHERE 1;
+SELECT 'DELETE ... WHERE 1 emptied it', (SELECT count(*) FROM e) = 0;
