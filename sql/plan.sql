@@ -1,8 +1,8 @@
 -- plan.sql: `key = ?` and `key IN (...)` are hash lookups (the vtab's
 -- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."; plan 3 when only the key
 -- is read, so the value is not copied), a plain scan is plan 0, a scan that
--- reads no column (count(*)) is plan 6, which counts without copying, and all
--- return the right rows.
+-- reads no value (count(*)) is plan 6, which copies keys only, and all return
+-- the right rows.
 --
 -- Conventions (run by tests/sqlrun.c): a statement that returns rows returns
 -- (label, ok) rows and every ok must be 1; an EXPLAIN QUERY PLAN after
@@ -49,13 +49,13 @@ EXPLAIN QUERY PLAN SELECT m.value FROM probe CROSS JOIN m ON m.key = probe.k;
 EXPLAIN QUERY PLAN SELECT * FROM m;
 -- plan: SCAN m VIRTUAL TABLE INDEX 0:
 EXPLAIN QUERY PLAN SELECT * FROM m WHERE value = 5;
--- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (key only)
 EXPLAIN QUERY PLAN SELECT count(*) FROM m;
--- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (key only)
 EXPLAIN QUERY PLAN SELECT EXISTS (SELECT 1 FROM m);
 -- plan: SCAN m VIRTUAL TABLE INDEX 0:
 EXPLAIN QUERY PLAN SELECT count(value) FROM m;
--- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (no column read)
+-- plan: SCAN m VIRTUAL TABLE INDEX 6:scan (key only)
 EXPLAIN QUERY PLAN DELETE FROM m WHERE 1;
 -- plan: SCAN m VIRTUAL TABLE INDEX 0:
 EXPLAIN QUERY PLAN SELECT * FROM m WHERE +key = 'k7';
@@ -81,8 +81,9 @@ DELETE FROM m WHERE key IN ('k11', 'k12', 'nope');
 SELECT 'an UPDATE and a DELETE by key touched just those rows',
   (SELECT count(*) FROM m) = 998 AND (SELECT value FROM m WHERE key = 'k10') = -1 AND (SELECT sum(value) FROM m) = 500500 - 10 - 1 - 11 - 12;
 
--- Plan 6 (no column read) counts what a scan would return, in and out of a
--- transaction, as often as SQLite runs it.
+-- Plan 6 (no value read) returns what a scan would, in and out of a
+-- transaction, as often as SQLite runs it, with real keys for the statements
+-- that read the key without saying so (DELETE, RIGHT JOIN).
 SELECT 'count(*) counts every entry', (SELECT count(*) FROM m) = (SELECT count(value) FROM m);
 SELECT 'count(*) of a cross join rescans per outer row',
   (SELECT count(*) FROM probe CROSS JOIN m) = 3 * 998;
@@ -97,6 +98,10 @@ CREATE VIRTUAL TABLE e USING mmap(name='$NAME1', size='64K');
 SELECT 'count(*) and EXISTS of an empty table',
   (SELECT count(*) FROM e) = 0 AND NOT EXISTS (SELECT 1 FROM e) AND EXISTS (SELECT 1 FROM m);
 SELECT 'count(*) with LIMIT and OFFSET', (SELECT count(*) FROM (SELECT 1 FROM m LIMIT 5 OFFSET 990)) = 5;
+SELECT 'count(*) of a RIGHT JOIN and a FULL JOIN',
+  (SELECT count(*) FROM probe RIGHT JOIN m ON 1) = 3 * 998
+  AND (SELECT count(*) FROM probe FULL JOIN m ON 0) = 3 + 998
+  AND (SELECT count(*) FROM probe RIGHT JOIN m ON m.key = probe.k) = 998;
 BEGIN;
 DELETE FROM m WHERE key = 'k5';
 SELECT 'count(*) after a write in the same transaction', (SELECT count(*) FROM m) = 997;

@@ -412,22 +412,58 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     pthread_mutex_unlock((pthread_mutex_t *)lockmem);
 }
 
+/* Under AddressSanitizer big buffers come from its heap, which checks
+** every access; an anonymous mapping would not be checked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MMKV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MMKV_ASAN 1
+#endif
+#endif
+
+#ifndef MMKV_ASAN
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* n rounded up to whole huge pages (0 if that overflows). */
+static size_t huge_round(size_t n)
+{
+    return n > SIZE_MAX - HUGE_PAGE ? 0 : (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+#endif
+
 void *mmkv_os_big_alloc(size_t n)
 {
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#ifdef MMKV_ASAN
+    return calloc(1, n);
+#else
+    /* Maps one huge page more than needed and cuts it to a range that
+    ** starts and ends on a 2 MiB boundary: the kernel backs with huge pages
+    ** only whole aligned extents, and each 4 KiB page of an unaligned head
+    ** or tail would cost a fault of its own. */
+    size_t size = huge_round(n);
+    if (size == 0 || size > SIZE_MAX - HUGE_PAGE) return NULL;
+    unsigned char *p = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
+    unsigned char *a = (unsigned char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (p + size + HUGE_PAGE > a + size) munmap(a + size, (size_t)(p + size + HUGE_PAGE - (a + size)));
 #ifdef MADV_HUGEPAGE
-    /* Huge pages only cover 2 MiB-aligned extents inside the mapping. */
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + n) & ~(huge - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+    madvise(a, size, MADV_HUGEPAGE); /* a hint: failure changes nothing */
 #endif
-    return p;
+    return a;
+#endif
 }
 
 void mmkv_os_big_free(void *p, size_t n)
 {
-    if (p) munmap(p, n);
+#ifdef MMKV_ASAN
+    (void)n;
+    free(p);
+#else
+    if (p) munmap(p, huge_round(n));
+#endif
 }
 
 uint64_t mmkv_os_random(void)

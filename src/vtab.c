@@ -16,11 +16,11 @@
 **             the BINARY collation; one hash probe, at most one row.
 **   idxNum 3  the same when the statement reads only the key (colUsed), as
 **             DELETE ... WHERE key = ? does: the value is not copied.
-**   idxNum 6  full scan reading no column, as count(*) does: the entries
-**             are counted under the lock and nothing is copied.  Not in a
-**             transaction that writes the table: a DELETE reads the key it
-**             passes to xUpdate without marking it in colUsed, so there
-**             plan 6 copies rows as plan 0 does.
+**   idxNum 6  full scan when the statement reads no value (count(*),
+**             DELETE without a condition on the value): keys are copied,
+**             values are not and read as NULL.  Keys always are: SQLite may
+**             read the key without marking it in colUsed (the key a DELETE
+**             passes to xUpdate, a RIGHT JOIN's record of matched rows).
 ** Nothing is ordered: ORDER BY is left to SQLite.
 **
 ** Transactions: after xBegin, the first xFilter or xUpdate of the table
@@ -72,8 +72,6 @@ typedef struct mm_cursor {
     size_t at;        /* offset of the current row */
     void *other;      /* a second block for when SQLite holds values in the first */
     size_t other_cap;
-    int counting;        /* plan 6: rows without columns, count_left of them */
-    uint64_t count_left;
 } mm_cursor;
 
 /* The header of a row in the arena. */
@@ -243,8 +241,9 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
         return SQLITE_OK;
     }
     double n = (double)mmkv_estimate(t->store);
-    info->idxNum = info->colUsed == 0 ? 6 : 0;
-    if (info->colUsed == 0) info->idxStr = "scan (no column read)";
+    int key_only = !(info->colUsed & 2);
+    info->idxNum = key_only ? 6 : 0;
+    if (key_only) info->idxStr = "scan (key only)";
     info->estimatedCost = 10.0 + 2.0 * n;
     info->estimatedRows = (sqlite3_int64)n + 1;
     return SQLITE_OK;
@@ -331,7 +330,6 @@ static void cursor_reset(mm_cursor *c)
         c->other_cap = cap;
     }
     c->at = c->used = BLOCK_HDR;
-    c->counting = 0;
 }
 
 /* Frees a cursor; its blocks live on while SQLite holds values in them. */
@@ -357,7 +355,6 @@ static int mmOpen(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
     }
     memset(&c->base, 0, sizeof c->base);
     c->at = c->used = BLOCK_HDR;
-    c->counting = 0;
     *out = &c->base;
     return SQLITE_OK;
 }
@@ -443,13 +440,12 @@ static int add_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
     return MMKV_OK;
 }
 
-/* mmkv_scan callback of plan 6: counts one entry. */
-static int count_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
+/* mmkv_scan callback of plan 6: appends the key's row, its value NULL. */
+static int add_key_row(void *ctx, const mmkv_key *k, const mmkv_value *v)
 {
-    (void)k;
+    static const mmkv_value none = {MMKV_NULL, 0, 0, NULL, 0};
     (void)v;
-    ((mm_cursor *)ctx)->count_left++;
-    return MMKV_OK;
+    return add_row(ctx, k, &none);
 }
 
 /* Gets the UTF-8 bytes of a TEXT value without asking SQLite to add a
@@ -552,15 +548,9 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     cursor_reset(c);
     if ((rc = open_txn(t)) != SQLITE_OK) return rc;
     if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
-    int src;
-    if (idxNum == 6 && !t->want_txn) {
-        c->counting = 1;
-        c->count_left = 0;
-        src = mmkv_scan(t->store, count_row, c);
-    } else {
-        reserve_scan(t, c);
-        src = mmkv_scan(t->store, add_row, c);
-    }
+    int key_only = idxNum == 6;
+    reserve_scan(t, c); /* for plan 6 too: pages the rows do not reach are never touched */
+    int src = mmkv_scan(t->store, key_only ? add_key_row : add_row, c);
     if (src == MMKV_NOMEM) return SQLITE_NOMEM; /* add_row's, with no message of the store's */
     return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
 }
@@ -576,10 +566,6 @@ static mm_rowhdr row_at(const mm_cursor *c)
 static int mmNext(sqlite3_vtab_cursor *cur)
 {
     mm_cursor *c = (mm_cursor *)cur;
-    if (c->counting) {
-        c->count_left--;
-        return SQLITE_OK;
-    }
     mm_rowhdr h = row_at(c);
     c->at += row_size(&h);
     return SQLITE_OK;
@@ -588,7 +574,7 @@ static int mmNext(sqlite3_vtab_cursor *cur)
 static int mmEof(sqlite3_vtab_cursor *cur)
 {
     mm_cursor *c = (mm_cursor *)cur;
-    return c->counting ? c->count_left == 0 : c->at >= c->used;
+    return c->at >= c->used;
 }
 
 /* Hands SQLite the text or blob of n bytes at p, in the cursor's arena,
@@ -616,10 +602,6 @@ static void result_bytes(mm_cursor *c, sqlite3_context *ctx, int type, const uns
 static int mmColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
     mm_cursor *c = (mm_cursor *)cur;
-    if (c->counting) { /* plan 6 promised that no column is read */
-        sqlite3_result_error(ctx, "mmap: a column was read in a plan that reads none", -1);
-        return SQLITE_ERROR;
-    }
     mm_rowhdr h = row_at(c);
     const unsigned char *p = (const unsigned char *)c->arena + c->at;
     if (col == 0) {
