@@ -90,6 +90,12 @@ uint64_t mmkv_os_random(void);
 ** NULL on failure. */
 void *mmkv_os_big_alloc(size_t n);
 
+/* Faults in the first n bytes of memory from mmkv_os_big_alloc now, where
+** the OS can (Linux 5.14 on), so that filling them later takes no page
+** fault: a scan sizes its buffer before it takes the lock, and the lock is
+** then not held while the kernel clears pages.  Elsewhere nothing. */
+void mmkv_os_big_prefault(void *p, size_t n);
+
 /* Frees memory from mmkv_os_big_alloc (n as given to it). */
 void mmkv_os_big_free(void *p, size_t n);
 

@@ -456,6 +456,18 @@ void *mmkv_os_big_alloc(size_t n)
 #endif
 }
 
+void mmkv_os_big_prefault(void *p, size_t n)
+{
+#if defined(MADV_POPULATE_WRITE) && !defined(MMKV_ASAN)
+    /* Linux 5.14 on; older kernels refuse, and the pages fault in as they
+    ** are written. */
+    madvise(p, huge_round(n), MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void mmkv_os_big_free(void *p, size_t n)
 {
 #ifdef MMKV_ASAN

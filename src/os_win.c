@@ -716,6 +716,12 @@ void *mmkv_os_big_alloc(size_t n)
     return VirtualAlloc(NULL, n, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
 }
 
+void mmkv_os_big_prefault(void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+}
+
 void mmkv_os_big_free(void *p, size_t n)
 {
     (void)n;

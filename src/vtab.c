@@ -516,15 +516,20 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 }
 
 /* Sizes the cursor's buffers for a scan from the store's figures, so the
-** copy does not grow them step by step (the figures may be stale; the
-** buffers still grow if needed). */
-static void reserve_scan(mm_vtab *t, mm_cursor *c)
+** copy does not grow them step by step, and faults a big buffer's pages
+** in before the scan takes the lock (the figures may be stale; the buffers
+** still grow if needed).  A row adds at most 40 bytes to its key and value
+** (header, back words, NULs, padding); a key-only row of a key under 32
+** bytes takes at most 64. */
+static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 {
     mmkv_stats st;
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
-    /* a row adds 24 bytes of header and back words, 2 NULs and padding */
-    size_t bytes = (size_t)st.kv_bytes + 40 * (size_t)st.entries + 4096;
-    if (bytes > c->cap) arena_grow(c, bytes, 1); /* on failure, rows grow it later */
+    size_t entries = (size_t)st.entries;
+    size_t bytes = key_only ? 64 * entries + 4096 : (size_t)st.kv_bytes + 40 * entries + 4096;
+    if (bytes > c->cap && arena_grow(c, bytes, 1)) return; /* rows grow it later */
+    mm_block *a = c->arena;
+    if (a && a->big && bytes > c->used) mmkv_os_big_prefault(a, bytes);
 }
 
 /* Opens the store transaction that xBegin asked for, if it is not open yet:
@@ -549,7 +554,7 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     if ((rc = open_txn(t)) != SQLITE_OK) return rc;
     if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
     int key_only = idxNum == 6;
-    reserve_scan(t, c); /* for plan 6 too: pages the rows do not reach are never touched */
+    reserve_scan(t, c, key_only);
     int src = mmkv_scan(t->store, key_only ? add_key_row : add_row, c);
     if (src == MMKV_NOMEM) return SQLITE_NOMEM; /* add_row's, with no message of the store's */
     return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
