@@ -520,13 +520,19 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 ** in before the scan takes the lock (the figures may be stale; the buffers
 ** still grow if needed).  A row adds at most 40 bytes to its key and value
 ** (header, back words, NULs, padding); a key-only row of a key under 32
-** bytes takes at most 64. */
+** bytes takes at most 64.  The figures come from the mapping, so they are
+** held to what its capacity allows (a record takes at least 16 bytes): a
+** damaged header cannot make a scan fault in more than about 3.5 times
+** the mapping's size. */
 static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 {
     mmkv_stats st;
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
-    size_t entries = (size_t)st.entries;
-    size_t bytes = key_only ? 64 * entries + 4096 : (size_t)st.kv_bytes + 40 * entries + 4096;
+    uint64_t entries = st.entries < st.capacity / 16 ? st.entries : st.capacity / 16;
+    uint64_t kv = st.kv_bytes < st.capacity ? st.kv_bytes : st.capacity;
+    uint64_t want = key_only ? 64 * entries + 4096 : kv + 40 * entries + 4096;
+    if (want > SIZE_MAX) return;
+    size_t bytes = (size_t)want;
     if (bytes > c->cap && arena_grow(c, bytes, 1)) return; /* rows grow it later */
     mm_block *a = c->arena;
     if (a && a->big && bytes > c->used) mmkv_os_big_prefault(a, bytes);
