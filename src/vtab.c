@@ -520,22 +520,28 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 ** in before the scan takes the lock (the figures may be stale; the buffers
 ** still grow if needed).  A row adds at most 40 bytes to its key and value
 ** (header, back words, NULs, padding); a key-only row of a key under 32
-** bytes takes at most 64.  The figures come from the mapping, so they are
-** held to what its capacity allows (a record takes at least 16 bytes): a
-** damaged header cannot make a scan fault in more than about 3.5 times
-** the mapping's size. */
+** bytes takes at most 64.
+**
+** The counts come from the mapping's header and may be damaged, so they
+** are held to what the mapping can hold: an entry takes an index slot (the
+** slot count is checked against the heap) and a block of at least 16
+** bytes.  And no more than the mapping's size is faulted in ahead; past
+** that, pages fault in as rows fill them. */
 static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 {
     mmkv_stats st;
     if (mmkv_stat(t->store, &st) != MMKV_OK) return;
-    uint64_t entries = st.entries < st.capacity / 16 ? st.entries : st.capacity / 16;
-    uint64_t kv = st.kv_bytes < st.capacity ? st.kv_bytes : st.capacity;
+    uint64_t room = st.capacity > 4096 + 8 * st.slots ? (st.capacity - 4096 - 8 * st.slots) / 16 : 0;
+    uint64_t entries = st.entries, kv = st.kv_bytes < st.capacity ? st.kv_bytes : st.capacity;
+    if (entries > st.slots) entries = st.slots;
+    if (entries > room) entries = room;
     uint64_t want = key_only ? 64 * entries + 4096 : kv + 40 * entries + 4096;
     if (want > SIZE_MAX) return;
     size_t bytes = (size_t)want;
     if (bytes > c->cap && arena_grow(c, bytes, 1)) return; /* rows grow it later */
     mm_block *a = c->arena;
-    if (a && a->big && bytes > c->used) mmkv_os_big_prefault(a, bytes);
+    if (a && a->big && bytes > c->used)
+        mmkv_os_big_prefault(a, bytes < st.capacity ? bytes : (size_t)st.capacity);
 }
 
 /* Opens the store transaction that xBegin asked for, if it is not open yet:

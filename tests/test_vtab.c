@@ -896,9 +896,9 @@ static int reset_peak(void)
 
 /* The header's entry and byte counts are figures a scan sizes its buffer
 ** by; damaged, they must not make it take memory the mapping could never
-** fill (before they were held to the capacity, a count of 10^8 in a 1 MB
-** mapping made a count(*) fault in 6.4 GB), and the scan, which walks the
-** heap, still returns every row. */
+** fill (before they were held to what the mapping can hold, a count of
+** 10^8 in a 1 MB mapping made a count(*) fault in 6.4 GB), and the scan,
+** which walks the heap, still returns every row. */
 static void test_damaged_entry_counts_do_not_size_a_scan(void **state)
 {
     fixture *f = *state;

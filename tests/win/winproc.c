@@ -83,7 +83,13 @@ HANDLE wp_spawn_in(HANDLE job, const char *args)
     if (job && !AssignProcessToJobObject(job, pi.hProcess))
         fprintf(stderr, "AssignProcessToJobObject failed: %lu (the child may outlive the test)\n",
                 (unsigned long)GetLastError());
-    if (job) ResumeThread(pi.hThread);
+    if (job && ResumeThread(pi.hThread) == (DWORD)-1) {
+        fprintf(stderr, "ResumeThread failed: %lu\n", (unsigned long)GetLastError());
+        TerminateProcess(pi.hProcess, 255);
+        CloseHandle(pi.hThread);
+        CloseHandle(pi.hProcess);
+        return NULL;
+    }
     CloseHandle(pi.hThread);
     return pi.hProcess;
 }
