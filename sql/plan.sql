@@ -115,3 +115,9 @@ SELECT 'DELETE FROM e emptied it', (SELECT count(*) FROM e) = 0 AND (SELECT coun
 INSERT INTO e VALUES ('a', 1), ('b', 2), ('c', 3);
 DELETE FROM e WHERE 1;
 SELECT 'DELETE ... WHERE 1 emptied it', (SELECT count(*) FROM e) = 0;
+CREATE VIRTUAL TABLE lk USING mmap(name='$NAME2', size='4M');
+INSERT INTO lk WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+  SELECT printf('%0200d', i), i FROM n;
+SELECT 'count(*) of keys of 200 bytes (rows larger than the key-only estimate)',
+  (SELECT count(*) FROM lk) = 2000 AND (SELECT sum(length(key)) FROM lk) = 400000
+  AND (SELECT count(DISTINCT key) FROM lk) = 2000;

@@ -519,8 +519,9 @@ static int lookup(mm_vtab *t, mm_cursor *c, sqlite3_value *arg, int key_only)
 ** copy does not grow them step by step, and faults a big buffer's pages
 ** in before the scan takes the lock (the figures may be stale; the buffers
 ** still grow if needed).  A row adds at most 40 bytes to its key and value
-** (header, back words, NULs, padding); a key-only row of a key under 32
-** bytes takes at most 64.
+** (header, back words, NULs, padding), so that much is reserved even for
+** key-only rows (pages never written cost nothing); what is faulted in
+** for those is 64 bytes a row, a key under 32 bytes.
 **
 ** The counts come from the mapping's header and may be damaged, so they
 ** are held to what the mapping can hold: an entry takes an index slot (the
@@ -535,13 +536,14 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
     uint64_t entries = st.entries, kv = st.kv_bytes < st.capacity ? st.kv_bytes : st.capacity;
     if (entries > st.slots) entries = st.slots;
     if (entries > room) entries = room;
-    uint64_t want = key_only ? 64 * entries + 4096 : kv + 40 * entries + 4096;
+    uint64_t want = kv + 40 * entries + 4096, fill = key_only ? 64 * entries + 4096 : want;
+    if (fill > want) fill = want;
+    if (fill > st.capacity) fill = st.capacity;
     if (want > SIZE_MAX) return;
     size_t bytes = (size_t)want;
     if (bytes > c->cap && arena_grow(c, bytes, 1)) return; /* rows grow it later */
     mm_block *a = c->arena;
-    if (a && a->big && bytes > c->used)
-        mmkv_os_big_prefault(a, bytes < st.capacity ? bytes : (size_t)st.capacity);
+    if (a && a->big && fill > c->used) mmkv_os_big_prefault(a, (size_t)fill);
 }
 
 /* Opens the store transaction that xBegin asked for, if it is not open yet:
