@@ -57,7 +57,7 @@ SQLITE_EXTENSION_INIT3
 **
 ** A scan's arena of BIG_ARENA bytes or more comes from mmkv_os_big_alloc
 ** (huge pages on Linux: filling a fresh 80 MB arena 4 KiB page by page
-** spent a quarter of a 1M-row scan in page faults); any other from malloc,
+** spent a fifth of a 1M-row scan in page faults); any other from malloc,
 ** which the store may grow with realloc when a lookup copies a value. */
 typedef struct mm_block {
     uint64_t refs; /* the cursor's reference and the values SQLite holds */
