@@ -5,7 +5,7 @@
 **
 ** USAGE
 **   mmkv_bench [--quick] [--reps R] [--seconds S] [--csv FILE] [--only a,b]
-**              [--clock cpu|wall] [--phase fill,single,procs] [--roles read,write,mix,rw]
+**              [--clock cpu|wall] [--phase fill,single,procs] [--roles read,write,mix,rw,own]
 **   mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]
 **
 ** The full run measures every workload (workloads.c) at N = 1,000, 100,000
@@ -283,7 +283,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: mmkv_bench [--quick] [--reps R] [--seconds S] [--csv FILE] [--only a,b]\n"
             "                  [--clock cpu|wall] [--phase fill,single,procs]\n"
-            "                  [--roles read,write,mix,rw]\n"
+            "                  [--roles read,write,mix,rw,own]\n"
             "       mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]\n"
             "backends: mmap-sql mem-sql wal-sql array-sql mmkv-c lmdb lmdb-1txn\n"
             "workloads: lookup put-auto delete scan mix90/10 (a scan counts as one operation)\n");
@@ -564,6 +564,17 @@ static void phase_procs(const options *o, uint64_t n)
                         die("%s: a worker failed", bes[i]->name);
                     record_mp(bes[i], role_names[role], n, procs[p], &r);
                 }
+        for (int p = 0; role_on(o, "own") && p < 2; p++) /* 1 and 2 writers */
+            for (int i = 0; i < nb; i++) {
+                if (strcmp(bes[i]->name, "mmap-sql") && strcmp(bes[i]->name, "mmkv-c")) continue;
+                const char *be = bes[i]->name;
+                if (mp_run_own(bes[i], &cfgs[i], procs[p], ROLE_WRITE, o->proc_seconds, &r))
+                    die("%s: a worker failed", be);
+                sample_add(sample_get("procs-own", be, "write", n, 32, procs[p], "ops/s"),
+                           r.ops_per_sec);
+                sample_add(sample_get("cpu-own", be, "write", n, 32, procs[p], "cpu/wall"),
+                           r.cpu_per_wall);
+            }
         for (int i = 0; role_on(o, "rw") && i < nb; i++)
             if (!bes[i]->procs_only) reader_runs(o, bes[i], &cfgs[i]);
     }

@@ -18,6 +18,12 @@
 ** never touch the same keys), mix (90% lookups, 10% writes) and spin (a
 ** busy loop that opens no store: the control for a reader that competes
 ** for the CPU but not for the store).
+**
+** mp_run_own runs the same roles with a store of its own for each worker,
+** created and loaded by the worker before it says it is ready (untimed):
+** writers that share no line of any store.  Its two-writer figure is the
+** most that splitting one store into independent parts could reach on
+** this machine, with the same keys written per process.
 */
 #define _GNU_SOURCE /* sched_setaffinity */
 #include "bench.h"
@@ -53,6 +59,7 @@ typedef struct mp_job {
     int part, parts; /* a writer writes only keys k with k % parts == part */
     double seconds;  /* 0: until shared->stop */
     int stops_others;
+    int own; /* the worker creates, loads and removes a store of its own */
 } mp_job;
 
 /* One operation of the worker's role. */
@@ -112,12 +119,22 @@ static void mp_child(const mp_job *j, mp_shared *sh, int ready_fd, int go_fd)
     bench_in_child = 1;
     pin_to_cpu(j->index);
     mp_slot *out = &sh->slot[j->index];
-    if (j->role != ROLE_SPIN && j->b->open(j->c, &d)) out->failed = 1;
+    bench_cfg own = *j->c;
+    mp_job mine = *j;
+    if (j->own) { /* a store of its own, same size and entries */
+        size_t len = strlen(own.tag);
+        snprintf(own.tag + len, sizeof own.tag - len, "-own%d", j->index);
+        mine.c = &own;
+        if (j->b->create(&own, &d) || load_entries(j->b, d, own.n, own.vsize)) out->failed = 1;
+    } else if (j->role != ROLE_SPIN && j->b->open(j->c, &d)) {
+        out->failed = 1;
+    }
     if (write(ready_fd, &x, 1) != 1 || out->failed) _exit(1);
     while (read(go_fd, &x, 1) > 0) {
     }
-    mp_loop(j, d, sh, out);
+    mp_loop(&mine, d, sh, out);
     if (d) j->b->close(d);
+    if (j->own) j->b->destroy(&own);
     exit(0); /* not _exit: tools preloaded for a diagnosis (lockstat.c) report at exit */
 }
 
@@ -174,13 +191,15 @@ static void mp_sum(const mp_shared *sh, int count, mp_result *r)
     r->cpu_per_wall = wall > 0 ? cpu / wall : 0;
 }
 
-int mp_run(const backend *b, const bench_cfg *c, int procs, int role, double seconds, mp_result *r)
+/* procs workers of one role, on one store or (own) on one each. */
+static int mp_run_with(const backend *b, const bench_cfg *c, int procs, int role, double seconds,
+                       int own, mp_result *r)
 {
     mp_job jobs[MAX_PROCS];
     if (procs < 1 || procs > MAX_PROCS) return -1;
     mp_shared *sh = mp_shared_new();
     for (int i = 0; i < procs; i++)
-        jobs[i] = (mp_job){b, c, role, i, i, procs, seconds, 0};
+        jobs[i] = (mp_job){b, c, role, i, i, procs, seconds, 0, own};
     int rc = mp_fork_all(jobs, procs, sh);
     memset(r, 0, sizeof *r);
     mp_sum(sh, procs, r);
@@ -188,11 +207,22 @@ int mp_run(const backend *b, const bench_cfg *c, int procs, int role, double sec
     return rc;
 }
 
+int mp_run(const backend *b, const bench_cfg *c, int procs, int role, double seconds, mp_result *r)
+{
+    return mp_run_with(b, c, procs, role, seconds, 0, r);
+}
+
+int mp_run_own(const backend *b, const bench_cfg *c, int procs, int role, double seconds,
+               mp_result *r)
+{
+    return mp_run_with(b, c, procs, role, seconds, 1, r);
+}
+
 int mp_reader_with(const backend *b, const bench_cfg *c, int other, double seconds, mp_result *r)
 {
     mp_shared *sh = mp_shared_new();
     /* The reader stops the other process when its time is up. */
-    mp_job jobs[2] = {{b, c, ROLE_READ, 0, 0, 1, seconds, 1}, {b, c, other, 1, 0, 1, 0, 0}};
+    mp_job jobs[2] = {{b, c, ROLE_READ, 0, 0, 1, seconds, 1, 0}, {b, c, other, 1, 0, 1, 0, 0, 0}};
     int rc = mp_fork_all(jobs, other < 0 ? 1 : 2, sh);
     memset(r, 0, sizeof *r);
     r->reader_ops_per_sec = sh->slot[0].wall > 0 ? (double)sh->slot[0].ops / sh->slot[0].wall : 0;

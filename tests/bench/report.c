@@ -199,6 +199,18 @@ void report_procs(uint64_t n, const backend *const *bes, int nbes, const int *pr
             printf("\n");
         }
     }
+    for (int i = 0; i < nbes; i++) { /* each writer on a store of its own (mp_run_own) */
+        const char *be = bes[i]->name;
+        const sample_set *s1 = sample_find("procs-own", be, "write", n, 32, 1);
+        const sample_set *s2 = sample_find("procs-own", be, "write", n, 32, 2);
+        if (!s1 || !s2) continue;
+        char a2[80], b2[24];
+        printf("  %-9s %-10s %24s %12s %24s %12s   (each writer on a store of its own)\n",
+               "write-own", be, spread(a, s1, 1e-3),
+               num(b, sample_median(sample_find("cpu-own", be, "write", n, 32, 1))),
+               spread(a2, s2, 1e-3),
+               num(b2, sample_median(sample_find("cpu-own", be, "write", n, 32, 2))));
+    }
 }
 
 /* The median of an "rw" figure (0 if missing). */
@@ -356,6 +368,10 @@ static void process_targets(uint64_t n)
            ratio_of("procs", "mmkv-c", "write", 2, "procs", "mmkv-c", "write", 1, n), 1.0, 0);
     note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
          ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
+    note("  ceiling of a split store: mmap-sql, 2 writers on stores of their own / 1",
+         ratio_of("procs-own", "mmap-sql", "write", 2, "procs-own", "mmap-sql", "write", 1, n));
+    note("  ceiling of a split store: mmkv-c, 2 writers on stores of their own / 1",
+         ratio_of("procs-own", "mmkv-c", "write", 2, "procs-own", "mmkv-c", "write", 1, n));
     target(
         "1 writer + 1 reader: mmap-sql reader keeps (of alone)",
         ratio_of("rw", "mmap-sql", "reader-with-writer", 2, "rw", "mmap-sql", "reader-alone", 1, n),
