@@ -700,39 +700,29 @@ static int key_present(mm_vtab *t, const mmkv_key *k, int *rc)
     return -1;
 }
 
-/* INSERT, honouring the statement's conflict mode. */
-static int do_insert(mm_vtab *t, sqlite3_value *key, sqlite3_value *val)
+/* INSERT of key k, value v, honouring the statement's conflict mode. */
+static int do_insert(mm_vtab *t, const mmkv_key *k, const mmkv_value *v, int replace)
 {
-    mmkv_key k;
-    mmkv_value v;
-    if (!value_to_key(key, &k)) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
-    sql_to_value(val, &v);
-    int replace = sqlite3_vtab_on_conflict(t->db) == SQLITE_REPLACE;
-    int rc = mmkv_put(t->store, &k, &v, replace ? MMKV_PUT_REPLACE : MMKV_PUT_INSERT);
+    int rc = mmkv_put(t->store, k, v, replace ? MMKV_PUT_REPLACE : MMKV_PUT_INSERT);
     if (rc == MMKV_EXISTS) return constraint_error(t, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
 }
 
-/* UPDATE of the row with key `old` to key `key` and value `val`. */
-static int do_update(mm_vtab *t, sqlite3_value *old, sqlite3_value *key, sqlite3_value *val)
+/* UPDATE of the row with key ok to key nk and value v. */
+static int do_update(mm_vtab *t, const mmkv_key *ok, const mmkv_key *nk, const mmkv_value *v,
+                     int replace)
 {
-    mmkv_key ok, nk;
-    mmkv_value v;
     int rc = SQLITE_OK;
-    if (!value_to_key(key, &nk)) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
-    if (!value_to_key(old, &ok)) return SQLITE_OK;
-    sql_to_value(val, &v);
-    if (same_key(&ok, &nk)) {
-        int src = mmkv_put(t->store, &nk, &v, MMKV_PUT_REPLACE);
+    if (same_key(ok, nk)) {
+        int src = mmkv_put(t->store, nk, v, MMKV_PUT_REPLACE);
         return src == MMKV_OK ? SQLITE_OK : mm_store_error(t, src);
     }
-    int present = key_present(t, &nk, &rc);
+    int present = key_present(t, nk, &rc);
     if (present < 0) return rc;
-    if (present && sqlite3_vtab_on_conflict(t->db) != SQLITE_REPLACE)
-        return constraint_error(t, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    if (present && !replace) return constraint_error(t, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
     size_t mark = mmkv_mark(t->store);
-    int src = mmkv_del(t->store, &ok);
-    if (src == MMKV_OK || src == MMKV_NOTFOUND) src = mmkv_put(t->store, &nk, &v, MMKV_PUT_REPLACE);
+    int src = mmkv_del(t->store, ok);
+    if (src == MMKV_OK || src == MMKV_NOTFOUND) src = mmkv_put(t->store, nk, v, MMKV_PUT_REPLACE);
     if (src != MMKV_OK) {
         rc = mm_store_error(t, src);
         if (mmkv_in_transaction(t->store)) mmkv_rollback_to(t->store, mark);
@@ -741,21 +731,31 @@ static int do_update(mm_vtab *t, sqlite3_value *old, sqlite3_value *key, sqlite3
     return SQLITE_OK;
 }
 
-/* xUpdate: argc 1 deletes argv[0]; argv[0] NULL inserts; else updates. */
+/* xUpdate: argc 1 deletes argv[0]; argv[0] NULL inserts; else updates.
+** The arguments are read before the transaction takes the lock, so that
+** other processes' writers wait only for the store's own work. */
 static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
 {
     mm_vtab *t = (mm_vtab *)vt;
+    mmkv_key k, old;
+    mmkv_value v;
     (void)rowid;
-    int orc = open_txn(t);
-    if (orc != SQLITE_OK) return orc;
     if (argc == 1) {
-        mmkv_key k;
         if (!value_to_key(argv[0], &k)) return SQLITE_OK;
+        int orc = open_txn(t);
+        if (orc != SQLITE_OK) return orc;
         int rc = mmkv_del(t->store, &k);
         return rc == MMKV_OK || rc == MMKV_NOTFOUND ? SQLITE_OK : mm_store_error(t, rc);
     }
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return do_insert(t, argv[2], argv[3]);
-    return do_update(t, argv[0], argv[2], argv[3]);
+    if (!value_to_key(argv[2], &k))
+        return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    int insert = sqlite3_value_type(argv[0]) == SQLITE_NULL;
+    if (!insert && !value_to_key(argv[0], &old)) return SQLITE_OK;
+    sql_to_value(argv[3], &v);
+    int replace = sqlite3_vtab_on_conflict(t->db) == SQLITE_REPLACE;
+    int orc = open_txn(t);
+    if (orc != SQLITE_OK) return orc;
+    return insert ? do_insert(t, &k, &v, replace) : do_update(t, &old, &k, &v, replace);
 }
 
 /* xBegin: the lock waits for the first use (open_txn). */
