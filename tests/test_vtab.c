@@ -664,6 +664,75 @@ static void test_a_writer_waits_for_the_lock_and_gets_it_when_the_holder_commits
     assert_int_equal(query_int(db, "SELECT count(*) FROM kv WHERE key IN ('holder', 'waiter')"), 2);
 }
 
+/* Thread body of the crossed-order test: writes table a, waits until the
+** main thread has written table b, then writes b and commits, or rolls back
+** on an error (keeping the error's code and message). */
+typedef struct crosser {
+    const char *name;
+    volatile int step; /* 1: it holds a's lock; 2: the main thread holds b's */
+    int rc;
+    char msg[256];
+} crosser;
+
+static void *cross_writer(void *arg)
+{
+    crosser *x = arg;
+    sqlite3 *db = NULL;
+    x->rc = sqlite3_open(":memory:", &db);
+    if (x->rc == SQLITE_OK) sqlite3_enable_load_extension(db, 1);
+    if (x->rc == SQLITE_OK) x->rc = sqlite3_load_extension(db, MMAP_EXT_PATH, NULL, NULL);
+    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE a USING mmap(name=%Q, timeout=300);"
+                                "CREATE VIRTUAL TABLE b USING mmap(name='%q_b', timeout=300);"
+                                "BEGIN; INSERT INTO a VALUES ('thread', 1);",
+                                x->name, x->name);
+    if (x->rc == SQLITE_OK) x->rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    x->step = 1;
+    while (x->step < 2 && x->rc == SQLITE_OK)
+        usleep(1000);
+    if (x->rc == SQLITE_OK) x->rc = sqlite3_exec(db, "INSERT INTO b VALUES ('thread', 1)", 0, 0, 0);
+    snprintf(x->msg, sizeof x->msg, "%s", sqlite3_errmsg(db));
+    sqlite3_exec(db, x->rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Two transactions that write two tables in opposite orders wait for each
+** other's lock: the one whose timeout runs out first fails with SQLITE_BUSY
+** naming the mapping it waited for and rolls back, and the other commits.
+** Neither table keeps any part of the one that failed. */
+static void test_transactions_taking_two_tables_in_opposite_orders_end_in_one_busy(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = open_db(f);
+    exec_ok(db, "CREATE VIRTUAL TABLE a USING mmap(name=%Q, timeout=5000)", f->name);
+    exec_ok(db, "CREATE VIRTUAL TABLE b USING mmap(name='%q_b', timeout=5000)", f->name);
+    crosser x = {.name = f->name};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cross_writer, &x), 0);
+    while (x.step < 1)
+        usleep(1000);
+    exec_ok(db, "BEGIN; INSERT INTO b VALUES ('main', 2)");
+    x.step = 2;
+    double t0 = now_ms();
+    exec_ok(db, "INSERT INTO a VALUES ('main', 2)"); /* waits until the thread rolls back */
+    double waited = now_ms() - t0;
+    exec_ok(db, "COMMIT");
+    pthread_join(th, NULL);
+    assert_int_equal(x.rc, SQLITE_BUSY);
+    char want[96];
+    snprintf(want, sizeof want, "mapping %s_b", f->name);
+    if (!strstr(x.msg, want) || !strstr(x.msg, "timed out")) fail_msg("message: %s", x.msg);
+    assert_true(waited >= 150); /* about the thread's timeout, then its rollback */
+    assert_true(waited < 3000);
+    const char *tables[2] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+        char *d = dump(db, tables[i]);
+        assert_string_equal(d, "text:6D61696E=integer:32"); /* 'main' = 2 only */
+        sqlite3_free(d);
+    }
+}
+
 /* --- exact values ------------------------------------------------------- */
 
 static void test_random_blobs_texts_integers_and_doubles_round_trip_bit_exact(void **state)
@@ -1372,6 +1441,9 @@ int main(void)
             test_busy_after_the_timeout_when_another_thread_holds_the_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_writer_waits_for_the_lock_and_gets_it_when_the_holder_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_transactions_taking_two_tables_in_opposite_orders_end_in_one_busy, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_readers_never_see_torn_or_uncommitted_values_while_a_writer_works, setup,
             teardown),
