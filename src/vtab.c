@@ -546,14 +546,22 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
     if (a && a->big && fill > c->used) mmkv_os_big_prefault(a, (size_t)fill);
 }
 
-/* Opens the store transaction that xBegin asked for, if it is not open yet:
+/* Opens the store transaction that xBegin asked for (open_txn, below, when
+** it is not open yet):
 ** the lock is taken at the table's first read or change in a transaction
 ** that writes it, not before. */
-static int open_txn(mm_vtab *t)
+static int begin_txn(mm_vtab *t)
 {
-    if (!t->want_txn || mmkv_in_transaction(t->store)) return SQLITE_OK;
     int rc = mmkv_begin(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
+}
+
+/* The check of every read and change, kept inline (it is on every point
+** lookup, insert and delete). */
+static inline __attribute__((always_inline)) int open_txn(mm_vtab *t)
+{
+    if (!t->want_txn || mmkv_in_transaction(t->store)) return SQLITE_OK;
+    return begin_txn(t);
 }
 
 /* xFilter: fills the cursor with the rows of plan idxNum. */
