@@ -550,7 +550,7 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 ** it is not open yet):
 ** the lock is taken at the table's first read or change in a transaction
 ** that writes it, not before. */
-static int begin_txn(mm_vtab *t)
+static __attribute__((noinline)) int begin_txn(mm_vtab *t)
 {
     int rc = mmkv_begin(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
@@ -740,8 +740,9 @@ static int do_update(mm_vtab *t, const mmkv_key *ok, const mmkv_key *nk, const m
 }
 
 /* xUpdate: argc 1 deletes argv[0]; argv[0] NULL inserts; else updates.
-** The arguments are read before the transaction takes the lock, so that
-** other processes' writers wait only for the store's own work. */
+** The arguments are converted before the transaction takes the lock, so
+** that other processes' writers wait only for the store's own work; errors
+** come in the order of an ordinary table's (the lock's first). */
 static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
 {
     mm_vtab *t = (mm_vtab *)vt;
@@ -749,21 +750,22 @@ static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_in
     mmkv_value v;
     (void)rowid;
     if (argc == 1) {
-        if (!value_to_key(argv[0], &k)) return SQLITE_OK;
+        int have = value_to_key(argv[0], &k);
         int orc = open_txn(t);
-        if (orc != SQLITE_OK) return orc;
+        if (orc != SQLITE_OK || !have) return orc;
         int rc = mmkv_del(t->store, &k);
         return rc == MMKV_OK || rc == MMKV_NOTFOUND ? SQLITE_OK : mm_store_error(t, rc);
     }
-    if (!value_to_key(argv[2], &k))
-        return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    int have_new = value_to_key(argv[2], &k);
     int insert = sqlite3_value_type(argv[0]) == SQLITE_NULL;
-    if (!insert && !value_to_key(argv[0], &old)) return SQLITE_OK;
+    int have_old = !insert && value_to_key(argv[0], &old);
     sql_to_value(argv[3], &v);
     int replace = sqlite3_vtab_on_conflict(t->db) == SQLITE_REPLACE;
     int orc = open_txn(t);
     if (orc != SQLITE_OK) return orc;
-    return insert ? do_insert(t, &k, &v, replace) : do_update(t, &old, &k, &v, replace);
+    if (!have_new) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
+    if (insert) return do_insert(t, &k, &v, replace);
+    return have_old ? do_update(t, &old, &k, &v, replace) : SQLITE_OK;
 }
 
 /* xBegin: the lock waits for the first use (open_txn). */
@@ -861,7 +863,7 @@ const sqlite3_module mm_module = {
     mmColumn,     /* xColumn */
     mmRowid,      /* xRowid: not used, the table is WITHOUT ROWID */
     mmUpdate,     /* xUpdate */
-    mmBegin,      /* xBegin: takes the mapping's lock */
+    mmBegin,      /* xBegin: the lock waits for the first use */
     mmSync,       /* xSync */
     mmCommit,     /* xCommit: publishes and releases the lock */
     mmRollback,   /* xRollback: undoes and releases the lock */

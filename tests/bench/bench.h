@@ -104,8 +104,9 @@ typedef struct mp_result {
     double writer_ops_per_sec;
 } mp_result;
 int mp_run(const backend *b, const bench_cfg *c, int procs, int role, double seconds, mp_result *r);
-/* The same, each worker on a store of its own (created, loaded and removed
-** by the worker, untimed): the ceiling of a store split into parts. */
+/* The same, each worker on a store of its own (created and loaded by the
+** parent, untimed, and removed after): the ceiling of a store split into
+** parts. */
 int mp_run_own(const backend *b, const bench_cfg *c, int procs, int role, double seconds,
                mp_result *r);
 /* A reader for `seconds`, alone (other = -1) or with a second process of

@@ -20,10 +20,10 @@
 ** for the CPU but not for the store).
 **
 ** mp_run_own runs the same roles with a store of its own for each worker,
-** created and loaded by the worker before it says it is ready (untimed):
-** writers that share no line of any store.  Its two-writer figure is the
-** most that splitting one store into independent parts could reach on
-** this machine, with the same keys written per process.
+** which the parent creates and loads before the workers start (untimed) and
+** removes after: writers that share no line of any store.  Its two-writer
+** figure is the most that splitting one store into independent parts could
+** reach on this machine, with the same keys written per process.
 */
 #define _GNU_SOURCE /* sched_setaffinity */
 #include "bench.h"
@@ -59,7 +59,6 @@ typedef struct mp_job {
     int part, parts; /* a writer writes only keys k with k % parts == part */
     double seconds;  /* 0: until shared->stop */
     int stops_others;
-    int own; /* the worker creates, loads and removes a store of its own */
 } mp_job;
 
 /* One operation of the worker's role. */
@@ -119,22 +118,12 @@ static void mp_child(const mp_job *j, mp_shared *sh, int ready_fd, int go_fd)
     bench_in_child = 1;
     pin_to_cpu(j->index);
     mp_slot *out = &sh->slot[j->index];
-    bench_cfg own = *j->c;
-    mp_job mine = *j;
-    if (j->own) { /* a store of its own, same size and entries */
-        size_t len = strlen(own.tag);
-        snprintf(own.tag + len, sizeof own.tag - len, "-own%d", j->index);
-        mine.c = &own;
-        if (j->b->create(&own, &d) || load_entries(j->b, d, own.n, own.vsize)) out->failed = 1;
-    } else if (j->role != ROLE_SPIN && j->b->open(j->c, &d)) {
-        out->failed = 1;
-    }
+    if (j->role != ROLE_SPIN && j->b->open(j->c, &d)) out->failed = 1;
     if (write(ready_fd, &x, 1) != 1 || out->failed) _exit(1);
     while (read(go_fd, &x, 1) > 0) {
     }
-    mp_loop(&mine, d, sh, out);
+    mp_loop(j, d, sh, out);
     if (d) j->b->close(d);
-    if (j->own) j->b->destroy(&own);
     exit(0); /* not _exit: tools preloaded for a diagnosis (lockstat.c) report at exit */
 }
 
@@ -196,14 +185,28 @@ static int mp_run_with(const backend *b, const bench_cfg *c, int procs, int role
                        int own, mp_result *r)
 {
     mp_job jobs[MAX_PROCS];
+    bench_cfg cfgs[MAX_PROCS];
     if (procs < 1 || procs > MAX_PROCS) return -1;
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < procs; i++) {
+        cfgs[i] = *c;
+        if (!own) continue;
+        size_t len = strlen(cfgs[i].tag); /* the same size and entries, a name of its own */
+        snprintf(cfgs[i].tag + len, sizeof cfgs[i].tag - len, "-own%d", i);
+        bench_db *d;
+        if (b->create(&cfgs[i], &d)) die("%s: cannot create a store", b->name);
+        if (load_entries(b, d, cfgs[i].n, cfgs[i].vsize)) die("%s: loading failed", b->name);
+        b->close(d);
+    }
     mp_shared *sh = mp_shared_new();
     for (int i = 0; i < procs; i++)
-        jobs[i] = (mp_job){b, c, role, i, i, procs, seconds, 0, own};
+        jobs[i] = (mp_job){b, &cfgs[i], role, i, i, procs, seconds, 0};
     int rc = mp_fork_all(jobs, procs, sh);
     memset(r, 0, sizeof *r);
     mp_sum(sh, procs, r);
     munmap(sh, sizeof *sh);
+    for (int i = 0; own && i < procs; i++)
+        b->destroy(&cfgs[i]);
     return rc;
 }
 
@@ -222,7 +225,7 @@ int mp_reader_with(const backend *b, const bench_cfg *c, int other, double secon
 {
     mp_shared *sh = mp_shared_new();
     /* The reader stops the other process when its time is up. */
-    mp_job jobs[2] = {{b, c, ROLE_READ, 0, 0, 1, seconds, 1, 0}, {b, c, other, 1, 0, 1, 0, 0, 0}};
+    mp_job jobs[2] = {{b, c, ROLE_READ, 0, 0, 1, seconds, 1}, {b, c, other, 1, 0, 1, 0, 0}};
     int rc = mp_fork_all(jobs, other < 0 ? 1 : 2, sh);
     memset(r, 0, sizeof *r);
     r->reader_ops_per_sec = sh->slot[0].wall > 0 ? (double)sh->slot[0].ops / sh->slot[0].wall : 0;

@@ -368,9 +368,9 @@ static void process_targets(uint64_t n)
            ratio_of("procs", "mmkv-c", "write", 2, "procs", "mmkv-c", "write", 1, n), 1.0, 0);
     note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
          ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
-    note("  ceiling of a split store: mmap-sql, 2 writers on stores of their own / 1",
+    note("  split-store ceiling: mmap-sql, 2 writers on own stores / 1",
          ratio_of("procs-own", "mmap-sql", "write", 2, "procs-own", "mmap-sql", "write", 1, n));
-    note("  ceiling of a split store: mmkv-c, 2 writers on stores of their own / 1",
+    note("  split-store ceiling: mmkv-c, 2 writers on own stores / 1",
          ratio_of("procs-own", "mmkv-c", "write", 2, "procs-own", "mmkv-c", "write", 1, n));
     target(
         "1 writer + 1 reader: mmap-sql reader keeps (of alone)",
