@@ -591,25 +591,31 @@ typedef struct holder {
     int rc;
 } holder;
 
+/* For a thread of a test: opens a connection of its own with the extension
+** loaded and runs sql (sqlite3_mprintf'd; freed here) on it.  Returns the
+** first failure's code or SQLITE_OK; the caller closes *db either way. */
+static int thread_db(sqlite3 **db, char *sql)
+{
+    int rc = sqlite3_open(":memory:", db);
+    if (rc == SQLITE_OK) sqlite3_enable_load_extension(*db, 1);
+    if (rc == SQLITE_OK) rc = sqlite3_load_extension(*db, MMAP_EXT_PATH, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(*db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    return rc;
+}
+
 /* Thread body: opens its own connection, writes in a transaction, sleeps,
 ** commits. */
 static void *hold_lock(void *arg)
 {
     holder *h = arg;
     sqlite3 *db = NULL;
-    char *err = NULL;
-    h->rc = sqlite3_open(":memory:", &db);
-    if (h->rc == SQLITE_OK) sqlite3_enable_load_extension(db, 1);
-    if (h->rc == SQLITE_OK) h->rc = sqlite3_load_extension(db, MMAP_EXT_PATH, NULL, &err);
-    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING mmap(name=%Q);"
-                                "BEGIN; INSERT INTO kv VALUES ('holder', 1);",
-                                h->name);
-    if (h->rc == SQLITE_OK) h->rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_free(sql);
+    h->rc = thread_db(&db, sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING mmap(name=%Q);"
+                                           "BEGIN; INSERT INTO kv VALUES ('holder', 1);",
+                                           h->name));
     h->locked = 1;
     usleep((useconds_t)h->hold_ms * 1000);
     if (h->rc == SQLITE_OK) h->rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    sqlite3_free(err);
     sqlite3_close(db);
     return NULL;
 }
@@ -681,15 +687,11 @@ static void *cross_writer(void *arg)
 {
     crosser *x = arg;
     sqlite3 *db = NULL;
-    x->rc = sqlite3_open(":memory:", &db);
-    if (x->rc == SQLITE_OK) sqlite3_enable_load_extension(db, 1);
-    if (x->rc == SQLITE_OK) x->rc = sqlite3_load_extension(db, MMAP_EXT_PATH, NULL, NULL);
-    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE a USING mmap(name=%Q, timeout=300);"
-                                "CREATE VIRTUAL TABLE b USING mmap(name='%q_b', timeout=300);"
-                                "BEGIN; INSERT INTO a VALUES ('thread', 1);",
-                                x->name, x->name);
-    if (x->rc == SQLITE_OK) x->rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_free(sql);
+    x->rc = thread_db(&db, sqlite3_mprintf(
+                               "CREATE VIRTUAL TABLE a USING mmap(name=%Q, timeout=300);"
+                               "CREATE VIRTUAL TABLE b USING mmap(name='%q_b', timeout=300);"
+                               "BEGIN; INSERT INTO a VALUES ('thread', 1);",
+                               x->name, x->name));
     x->step = 1;
     while (x->step < 2 && x->rc == SQLITE_OK)
         usleep(1000);
