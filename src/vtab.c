@@ -546,10 +546,9 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
     if (a && a->big && fill > c->used) mmkv_os_big_prefault(a, (size_t)fill);
 }
 
-/* Opens the store transaction that xBegin asked for (open_txn, below, when
-** it is not open yet):
-** the lock is taken at the table's first read or change in a transaction
-** that writes it, not before. */
+/* Opens the store transaction that xBegin asked for, which takes the lock.
+** open_txn, below, calls it at the table's first read or change in a
+** transaction that writes it, not before. */
 static __attribute__((noinline)) int begin_txn(mm_vtab *t)
 {
     int rc = mmkv_begin(t->store);
