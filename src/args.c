@@ -7,6 +7,8 @@
 **   mode=create|open|new|readonly                      (default create)
 **   timeout=MS   how long to wait for the lock         (default 5000)
 **   perms=0600   octal permission bits of a new mapping (default 0600)
+**   parts=N      parts of a new mapping, 1-64 (default 1): keys of
+**                different parts are written under different locks
 **
 ** Values may be bare or quoted with '...' or "..." (a doubled quote inside
 ** stands for one).  Every error names the argument at fault.
@@ -16,8 +18,9 @@ SQLITE_EXTENSION_INIT3
 
 #include <string.h>
 
-static const char *const arg_names[] = {"name", "file", "size", "mode", "timeout", "perms"};
-enum { A_NAME, A_FILE, A_SIZE, A_MODE, A_TIMEOUT, A_PERMS, A_COUNT };
+static const char *const arg_names[] = {"name",    "file",  "size", "mode",
+                                        "timeout", "perms", "parts"};
+enum { A_NAME, A_FILE, A_SIZE, A_MODE, A_TIMEOUT, A_PERMS, A_PARTS, A_COUNT };
 
 /* Returns s with leading and trailing blanks cut, as a length and start. */
 static void trim(const char **s, size_t *n)
@@ -142,6 +145,10 @@ static int apply(int a, char *v, mmkv_options *o)
         if (parse_uint(v, 2147483647LL, &t)) return -1;
         o->timeout_ms = (int)t;
         return 0;
+    case A_PARTS:
+        if (parse_uint(v, 64, &t) || t < 1) return -1;
+        o->parts = (unsigned)t;
+        return 0;
     default:
         return parse_perms(v, &o->perms);
     }
@@ -175,7 +182,7 @@ static int parse_one(const char *arg, mmkv_options *o, int *seen, char **err)
     int a = find_arg(k, kn);
     if (a < 0) {
         *err = sqlite3_mprintf("mmap: unknown argument '%.*s' (known: name, file, size, mode, "
-                               "timeout, perms)",
+                               "timeout, perms, parts)",
                                (int)kn, k);
         return SQLITE_ERROR;
     }
@@ -197,7 +204,8 @@ static int parse_one(const char *arg, mmkv_options *o, int *seen, char **err)
                                            "a number of bytes with an optional K, M or G suffix",
                                            "create, open, new or readonly",
                                            "milliseconds, a whole number from 0",
-                                           "octal permission bits such as 0600"};
+                                           "octal permission bits such as 0600",
+                                           "a whole number from 1 to 64"};
         *err = sqlite3_mprintf("mmap: bad value for %s: '%s' (expected %s)", arg_names[a], val,
                                want[a]);
         sqlite3_free(val);

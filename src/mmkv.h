@@ -82,6 +82,7 @@ typedef struct mmkv_options {
     int mode;         /* MMKV_MODE_* */
     int timeout_ms;   /* how long to wait for the lock; 0 = do not wait */
     unsigned perms;   /* permission bits of a created mapping or file */
+    unsigned parts;   /* parts of a created mapping (1-64, 0 = 1); see below */
 } mmkv_options;
 
 /* A key: type MMKV_TEXT or MMKV_BLOB, n bytes at p (NUL bytes allowed). */

@@ -147,12 +147,7 @@ static int get_optimistic(struct mmkv *s, const mmkv_key *k, mmkv_value *v, cons
     return rc == TRY_AGAIN || rc == USE_LOCK ? -1 : rc;
 }
 
-int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)
-{
-    return mmkv_get_at(s, k, v, buf, bufsz, 0);
-}
-
-int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
+int part_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
 {
     const struct out o = {buf, bufsz, at};
     int rc = store_check_sizes(s, k, NULL);
@@ -180,7 +175,7 @@ int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *b
 ** where the index's order would send it to a random line per entry).
 ** Under the lock the entries are the LIVE records, and the NEW ones of
 ** this handle's own open transaction (DEAD ones are deleted by it). */
-int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
+int part_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
 {
     int rc = store_lock(s);
     if (rc) return rc;

@@ -75,18 +75,32 @@ static int reindex(struct mmkv *s)
     return MMKV_OK;
 }
 
+/* Says whether the dead writer's transaction had passed its commit point:
+** its own (committing), or, for a part of a split mapping, that of the
+** multi-part commit its changes belong to (xtxn), which passed it when part
+** 0's xcommit took its number.  xcommit changes only while every part is
+** held, so it is still while this part is. */
+static int recover_forward(struct mmkv *s)
+{
+    if (s->hdr->committing) return 1;
+    uint64_t x = s->hdr->xtxn;
+    return x != 0 && s->xcommit && x == __atomic_load_n(s->xcommit, __ATOMIC_ACQUIRE);
+}
+
 /* Restores the committed state after a writer died (header dirty).
 ** Returns MMKV_OK or MMKV_CORRUPT. */
 int store_recover(struct mmkv *s)
 {
     store_publish(s); /* the index is about to be emptied and refilled */
     __atomic_store_n(&s->hdr->reshape, s->hdr->reshape + 1, __ATOMIC_RELAXED);
-    int rc = settle_blocks(s, s->hdr->committing != 0);
+    int forward = recover_forward(s);
+    int rc = settle_blocks(s, forward);
     if (rc == MMKV_OK) rc = reindex(s);
     if (rc == MMKV_OK) rc = heap_coalesce(s);
     if (rc) return rc;
-    if (s->hdr->committing) store_count_commit(s->hdr);
+    if (forward) store_count_commit(s->hdr);
     s->hdr->committing = 0;
+    s->hdr->xtxn = 0;
     store_mark_clean(s->hdr);
     return MMKV_OK;
 }

@@ -59,6 +59,7 @@ mmkv_options mmkv_default_options(void)
     o.mode = MMKV_MODE_CREATE;
     o.timeout_ms = 5000;
     o.perms = 0600;
+    o.parts = 1;
     return o;
 }
 
@@ -101,19 +102,29 @@ static int check_options(struct mmkv *s, const mmkv_options *o)
         return store_err(s, MMKV_INVALID, "unknown mode %d", o->mode);
     if (o->timeout_ms < 0) return store_err(s, MMKV_INVALID, "negative timeout");
     if (o->perms > 0777) return store_err(s, MMKV_INVALID, "perms %o is not a mode", o->perms);
+    if (o->parts > MAX_PARTS)
+        return store_err(s, MMKV_INVALID, "parts %u is out of range: 1 to %u", o->parts, MAX_PARTS);
+    if (o->parts > 1 && o->size / o->parts < MMKV_MIN_SIZE)
+        return store_err(s, MMKV_INVALID,
+                         "size %llu in %u parts is less than the minimum of 64K a part",
+                         (unsigned long long)o->size, o->parts);
     return MMKV_OK;
 }
 
-/* Lays out a new mapping: header, lock and an empty index.  The magic is
-** written last, so a half-made mapping is never taken for ours. */
-static int init_mapping(struct mmkv *s)
+/* Lays out a new store in s's region: header, lock and an empty index.
+** parts, part_no and region are 0 for a mapping in one part (format 2).
+** The magic is written last, so a half-made store is never taken for ours. */
+int store_init(struct mmkv *s, uint32_t parts, uint32_t part_no, uint64_t region)
 {
     struct mmkv_hdr *h = s->hdr;
     memset((char *)h + 8, 0, HDR_SIZE - 8); /* the magic field keeps the os marker */
-    h->version = MMKV_FORMAT_VERSION;
+    h->version = parts ? MMKV_FORMAT_PARTS : MMKV_FORMAT_VERSION;
     h->hdr_size = HDR_SIZE;
     h->capacity = s->cap;
     h->seed = mmkv_os_random();
+    h->parts = parts;
+    h->part_no = part_no;
+    h->region = region;
     h->heap_top = HDR_SIZE;
     h->used = HDR_SIZE;
     if (mmkv_os_lock_init(s->os, h->lock))
@@ -126,14 +137,15 @@ static int init_mapping(struct mmkv *s)
 
 /* Checks the fixed part of an existing header.  Returns MMKV_OK, MMKV_FORMAT
 ** or MMKV_CORRUPT; nothing is written. */
-static int check_header(struct mmkv *s)
+int store_check_header(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
     if (h->magic != MMKV_MAGIC)
         return store_err(s, MMKV_FORMAT, "not an mmap mapping: %s", s->where);
-    if (h->version != MMKV_FORMAT_VERSION)
-        return store_err(s, MMKV_FORMAT, "mapping %s has format version %u; this build reads %u",
-                         s->where, h->version, MMKV_FORMAT_VERSION);
+    if (h->version != (s->xcommit ? MMKV_FORMAT_PARTS : MMKV_FORMAT_VERSION))
+        return store_err(s, MMKV_FORMAT,
+                         "mapping %s has format version %u; this build reads %u and %u",
+                         s->where, h->version, MMKV_FORMAT_VERSION, MMKV_FORMAT_PARTS);
     if (h->hdr_size != HDR_SIZE || h->capacity != s->cap)
         return store_err(s, MMKV_CORRUPT,
                          "mapping %s is corrupt: its header says %llu bytes but it has %llu",
@@ -145,7 +157,7 @@ static int check_header(struct mmkv *s)
 static int check_live_header(struct mmkv *s)
 {
     struct mmkv_hdr *h = s->hdr;
-    int rc = check_header(s);
+    int rc = store_check_header(s);
     if (rc == MMKV_FORMAT)
         return store_err(s, MMKV_CORRUPT, "mapping %s is corrupt: its magic or version changed",
                          s->where);
@@ -164,13 +176,16 @@ static void set_where(struct mmkv *s, const mmkv_options *o)
 
 /* Attaches the handle to the mapping it opened, creating or checking the
 ** header while the init lock is held. */
-static int attach(struct mmkv *s, int created, int sole)
+static int attach(struct mmkv *s, int created, int sole, unsigned parts)
 {
     s->base = mmkv_os_base(s->os);
     s->cap = mmkv_os_size(s->os);
     s->hdr = (struct mmkv_hdr *)(void *)s->base;
-    if (created) return init_mapping(s);
-    int rc = check_header(s);
+    s->nparts = 1;
+    if (created) return parts > 1 ? parts_create(s, parts) : store_init(s, 0, 0, 0);
+    if (s->hdr->magic == MMKV_MAGIC && s->hdr->version == MMKV_FORMAT_PARTS)
+        return parts_attach(s, sole);
+    int rc = store_check_header(s);
     if (rc == MMKV_OK && sole && mmkv_os_lock_init(s->os, s->hdr->lock))
         rc = store_err(s, MMKV_IOERR, "%s", mmkv_os_errmsg(s->os));
     return rc;
@@ -207,11 +222,12 @@ int mmkv_open(const mmkv_options *o, mmkv **out, char **errmsg)
                           (int)sizeof s->err);
     }
     if (rc == MMKV_OK) {
-        rc = attach(s, created, sole);
+        rc = attach(s, created, sole, o->parts);
         mmkv_os_open_done(s->os);
     }
     if (rc != MMKV_OK) {
         give_msg(errmsg, s->err);
+        parts_free(s);
         mmkv_os_close(s->os, created);
         free(s);
         return rc;
@@ -224,6 +240,7 @@ void mmkv_close(mmkv *s)
 {
     if (!s) return;
     if (s->in_txn) mmkv_rollback(s);
+    parts_free(s);
     mmkv_os_close(s->os, 0);
     free(s->ops);
     free(s);
@@ -271,7 +288,7 @@ void store_unlock(struct mmkv *s)
     mmkv_os_unlock(s->os, s->hdr->lock);
 }
 
-int mmkv_stat(mmkv *s, mmkv_stats *st)
+int part_stat(mmkv *s, mmkv_stats *st)
 {
     int rc = store_lock(s);
     if (rc) return rc;
@@ -287,12 +304,7 @@ int mmkv_stat(mmkv *s, mmkv_stats *st)
     return rc;
 }
 
-uint64_t mmkv_estimate(mmkv *s)
-{
-    return __atomic_load_n(&s->hdr->entries, __ATOMIC_RELAXED);
-}
-
-int mmkv_check(mmkv *s, char **report)
+int part_check(mmkv *s, char **report)
 {
     *report = NULL;
     int rc = store_lock(s);

@@ -75,7 +75,9 @@ struct mmkv_hdr {
     uint64_t generation; /* changes when the mapping is resized (not yet) */
     uint64_t seed;       /* hash seed, random per mapping */
     uint64_t table_off;  /* offset of the index block */
-    uint64_t reserved0[2];
+    uint32_t parts;      /* format 3: the number of parts (0 in format 2) */
+    uint32_t part_no;    /* format 3: which part this header heads */
+    uint64_t region;     /* format 3: bytes of each part (0 in format 2) */
     /* offset 64 */
     uint64_t seq;      /* odd while the index's shape changes */
     uint64_t reshape;  /* counts merges of free blocks and recoveries */
@@ -91,13 +93,16 @@ struct mmkv_hdr {
     uint32_t committing; /* the writer has passed its commit point */
     uint32_t merged;     /* no two free blocks are neighbours (no block freed since a merge) */
     uint32_t reserved2;
-    uint64_t reserved3[2];
+    uint64_t xtxn;    /* format 3: number of the multi-part commit this part's changes belong to */
+    uint64_t xcommit; /* format 3, part 0: number of the last multi-part commit that passed its point */
     /* offset 192 */
     uint32_t free_head[NCLASS];
     /* offset 704 */
     unsigned char lock[MMKV_OS_LOCK_BYTES];
 };
-#define EPOCH_COMMITS 8u /* STAMP_MOD / 2: see read.c */
+#define EPOCH_COMMITS 8u
+#define MMKV_FORMAT_PARTS 3 /* the format of a mapping split into parts */
+#define MAX_PARTS 64u /* STAMP_MOD / 2: see read.c */
 
 _Static_assert(sizeof(struct mmkv_hdr) <= HDR_SIZE, "header fits its page");
 _Static_assert(offsetof(struct mmkv_hdr, seq) == 64 && offsetof(struct mmkv_hdr, commits) == 128 &&
@@ -121,6 +126,17 @@ struct rec {
     mmkv_value val; /* p points into the mapping */
 };
 
+/* One change of a transaction over several parts: which part, and that
+** part's log length before it (parts.c). */
+struct xop {
+    uint32_t part;
+    size_t before;
+};
+
+/* A handle.  A mapping in one part is driven by one handle; a mapping split
+** into parts has a handle for the whole (nparts > 1, part[] set, hdr the
+** header of part 0) and one for each part, whose base, cap and hdr describe
+** that part's region alone, so the store's code runs on it unchanged. */
 struct mmkv {
     mmkv_os_map *os;
     unsigned char *base;
@@ -136,6 +152,12 @@ struct mmkv {
     struct rec hint_rec; /* and its record, as decoded then */
     struct txop *ops;
     size_t nops, capops;
+    int nparts;              /* 1, or the number of parts of a split mapping */
+    struct mmkv **part;      /* the whole's handles of its parts */
+    uint64_t route_seed;     /* the whole's: part 0's seed, which picks a key's part */
+    const uint64_t *xcommit; /* a part's: part 0's xcommit, NULL in format 2 */
+    struct xop *xops;        /* the whole's: the changes of its open transaction */
+    size_t nx, capx;
     char where[4200]; /* "alpha" or the file path, for messages */
     int is_file;
     char err[4400];
@@ -227,6 +249,32 @@ int store_corrupt(struct mmkv *s, const char *what);
 void store_mark_clean(struct mmkv_hdr *h);
 void store_publish(struct mmkv *s);
 void store_count_commit(struct mmkv_hdr *h);
+
+/* --- one part's operations (txn.c, read.c, store.c), which parts.c runs
+** on a whole mapping in format 2 or on each part of a split one --- */
+int part_begin(struct mmkv *s);
+int part_commit(struct mmkv *s);
+int part_rollback(struct mmkv *s);
+int part_rollback_to(struct mmkv *s, size_t mark);
+int part_get_at(struct mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz,
+                size_t at);
+int part_put(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags);
+int part_del(struct mmkv *s, const mmkv_key *k);
+int part_scan(struct mmkv *s, mmkv_scan_fn fn, void *ctx);
+int part_stat(struct mmkv *s, mmkv_stats *st);
+int part_check(struct mmkv *s, char **report);
+
+/* The steps of a commit across parts, for tests that stop a process at one
+** of them (parts.c); NULL outside such tests. */
+extern void (*store_commit_hook)(int step);
+enum { XSTEP_MARKED = 1, XSTEP_POINT = 2, XSTEP_PART = 3 /* + the part's number, after its commit */ };
+
+/* --- laying out and attaching stores (store.c, parts.c) --- */
+int store_init(struct mmkv *s, uint32_t parts, uint32_t part_no, uint64_t region);
+int store_check_header(struct mmkv *s);
+int parts_create(struct mmkv *s, unsigned parts);
+int parts_attach(struct mmkv *s, int sole);
+void parts_free(struct mmkv *s);
 
 /* --- the lock (store.c) and size limits (txn.c) --- */
 int store_lock(struct mmkv *s);

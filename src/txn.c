@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-int mmkv_begin(mmkv *s)
+int part_begin(mmkv *s)
 {
     if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
     if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
@@ -23,16 +23,6 @@ int mmkv_begin(mmkv *s)
     s->nops = 0;
     s->err[0] = 0;
     return MMKV_OK;
-}
-
-int mmkv_in_transaction(mmkv *s)
-{
-    return s->in_txn;
-}
-
-size_t mmkv_mark(mmkv *s)
-{
-    return s->nops;
 }
 
 /* Marks the mapping as being changed, before the first change of a
@@ -80,6 +70,7 @@ void store_mark_clean(struct mmkv_hdr *h)
 static void end_txn(struct mmkv *s)
 {
     s->hint_ok = 0;
+    if (s->hdr->xtxn) s->hdr->xtxn = 0; /* a part of a multi-part commit: before dirty is cleared */
     if (s->hdr->dirty) store_mark_clean(s->hdr);
     s->nops = 0;
     s->in_txn = 0;
@@ -100,7 +91,7 @@ static int abandon_txn(struct mmkv *s)
     return MMKV_CORRUPT;
 }
 
-int mmkv_commit(mmkv *s)
+int part_commit(mmkv *s)
 {
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     struct mmkv_hdr *h = s->hdr;
@@ -155,7 +146,7 @@ static int undo_op(struct mmkv *s, const struct txop *op)
     return index_insert(s, h, off);
 }
 
-int mmkv_rollback_to(mmkv *s, size_t mark)
+int part_rollback_to(mmkv *s, size_t mark)
 {
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     s->hint_ok = 0;
@@ -167,10 +158,10 @@ int mmkv_rollback_to(mmkv *s, size_t mark)
     return MMKV_OK;
 }
 
-int mmkv_rollback(mmkv *s)
+int part_rollback(mmkv *s)
 {
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
-    int rc = mmkv_rollback_to(s, 0);
+    int rc = part_rollback_to(s, 0);
     if (rc) return abandon_txn(s);
     end_txn(s);
     return MMKV_OK;
@@ -205,7 +196,7 @@ static int change_begin(struct mmkv *s, int *autocommit)
     int rc = reserve_ops(s);
     if (rc) return rc;
     if (!s->in_txn) {
-        rc = mmkv_begin(s);
+        rc = part_begin(s);
         if (rc) return rc;
         *autocommit = 1;
     }
@@ -218,10 +209,10 @@ static int change_begin(struct mmkv *s, int *autocommit)
 static int change_end(struct mmkv *s, int autocommit, int rc)
 {
     if (!autocommit) return rc;
-    if (rc == MMKV_OK) return mmkv_commit(s);
+    if (rc == MMKV_OK) return part_commit(s);
     char keep[sizeof s->err];
     memcpy(keep, s->err, sizeof keep);
-    mmkv_rollback(s);
+    part_rollback(s);
     memcpy(s->err, keep, sizeof keep);
     return rc;
 }
@@ -245,6 +236,12 @@ int store_check_sizes(struct mmkv *s, const mmkv_key *k, const mmkv_value *v)
 /* Reports that the mapping is full. */
 static int full_err(struct mmkv *s)
 {
+    if (s->xcommit)
+        return store_err(s, MMKV_FULL,
+                         "mapping %s is full: the key's part (%u of %u, %llu bytes, %llu entries) "
+                         "has no room",
+                         s->where, s->hdr->part_no + 1, s->hdr->parts, (unsigned long long)s->cap,
+                         (unsigned long long)s->hdr->entries);
     return store_err(s, MMKV_FULL, "mapping %s is full (capacity %llu bytes, %llu entries)",
                      s->where, (unsigned long long)s->cap, (unsigned long long)s->hdr->entries);
 }
@@ -278,7 +275,7 @@ static int put_locked(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, in
     return index_insert(s, h, off);
 }
 
-int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
+int part_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 {
     int autocommit, rc = store_check_sizes(s, k, v);
     if (rc) return rc;
@@ -288,7 +285,7 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     rc = put_locked(s, k, v, flags);
     if (rc && !autocommit && rc != MMKV_EXISTS && rc != MMKV_FULL) {
         int keep = rc;
-        mmkv_rollback_to(s, mark);
+        part_rollback_to(s, mark);
         rc = keep;
     }
     return change_end(s, autocommit, rc);
@@ -312,7 +309,7 @@ static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t
     return index_find(s, k, key_hash(s->hdr->seed, k), slot, r);
 }
 
-int mmkv_del(mmkv *s, const mmkv_key *k)
+int part_del(mmkv *s, const mmkv_key *k)
 {
     int autocommit, rc = store_check_sizes(s, k, NULL);
     if (rc) return rc;

@@ -671,6 +671,32 @@ static int teardown(void **state)
 /* ================================================================== */
 /* Tests (left out when test_store_posix.c includes this file)        */
 /* ================================================================== */
+/* Opens the mapping `name`, or else the file `path`, in every mode; each must fail
+** with one of the codes `ok1`/`ok2` and a message naming the problem, and
+** leave the bytes as they were. */
+static void expect_rejected(const char *name, const char *path, int ok1, int ok2)
+{
+    const int modes[] = {MMKV_MODE_CREATE, MMKV_MODE_OPEN, MMKV_MODE_READONLY};
+    size_t n0, n1;
+    unsigned char *before = name ? read_mapping(name, &n0) : read_all(path, &n0);
+    for (size_t i = 0; i < 3; i++) {
+        mmkv *s;
+        char *msg = NULL;
+        int rc = try_open_ex(name, name ? NULL : path, SIZE_64K, modes[i], 1000, &s, &msg);
+        if (rc != ok1 && rc != ok2) fail_msg("mode %d: open = %d: %s", modes[i], rc, msg);
+        assert_non_null(msg);
+        if (!strstr(msg, "not an mmap mapping") && !strstr(msg, "format version") &&
+            !strstr(msg, "corrupt"))
+            fail_msg("mode %d: unclear message: %s", modes[i], msg);
+        free(msg);
+        unsigned char *after = name ? read_mapping(name, &n1) : read_all(path, &n1);
+        assert_int_equal(n1, n0);
+        assert_memory_equal(after, before, n0);
+        free(after);
+    }
+    free(before);
+}
+
 #ifndef MMKV_TEST_STORE_HELPERS_ONLY
 
 /* ------------------------------------------------------------------ */
@@ -2207,32 +2233,6 @@ static void test_store_open_mode_on_a_missing_file_fails_with_cantopen(void **st
     assert_int_not_equal(access(f->file, F_OK), 0);
 }
 
-/* Opens the mapping `name`, or else the file `path`, in every mode; each must fail
-** with one of the codes `ok1`/`ok2` and a message naming the problem, and
-** leave the bytes as they were. */
-static void expect_rejected(const char *name, const char *path, int ok1, int ok2)
-{
-    const int modes[] = {MMKV_MODE_CREATE, MMKV_MODE_OPEN, MMKV_MODE_READONLY};
-    size_t n0, n1;
-    unsigned char *before = name ? read_mapping(name, &n0) : read_all(path, &n0);
-    for (size_t i = 0; i < 3; i++) {
-        mmkv *s;
-        char *msg = NULL;
-        int rc = try_open_ex(name, name ? NULL : path, SIZE_64K, modes[i], 1000, &s, &msg);
-        if (rc != ok1 && rc != ok2) fail_msg("mode %d: open = %d: %s", modes[i], rc, msg);
-        assert_non_null(msg);
-        if (!strstr(msg, "not an mmap mapping") && !strstr(msg, "format version") &&
-            !strstr(msg, "corrupt"))
-            fail_msg("mode %d: unclear message: %s", modes[i], msg);
-        free(msg);
-        unsigned char *after = name ? read_mapping(name, &n1) : read_all(path, &n1);
-        assert_int_equal(n1, n0);
-        assert_memory_equal(after, before, n0);
-        free(after);
-    }
-    free(before);
-}
-
 /* Makes a valid file store of `size` bytes with 20 entries. */
 static void make_file_store(const char *path, uint64_t size)
 {
@@ -2278,7 +2278,7 @@ static void test_store_file_of_another_format_version_is_rejected_with_format(vo
 {
     fixture *f = *state;
     size_t n;
-    uint32_t version = MMKV_FORMAT_VERSION + 1;
+    uint32_t version = MMKV_FORMAT_PARTS + 1;
     make_file_store(f->file, SIZE_64K);
     unsigned char *b = read_all(f->file, &n);
     memcpy(b + offsetof(struct mmkv_hdr, version), &version, sizeof version);

@@ -1,0 +1,404 @@
+/*
+** parts.c -- the public API over a mapping in one part or split into parts.
+**
+** A mapping in one part (format 2) is one store: every call goes straight
+** to the part_* operation of txn.c, read.c and store.c.
+**
+** A mapping split into S parts (format 3, created with parts = S) is S
+** equal regions, each a complete store with its own header, lock, free
+** lists, index and heap.  A key lives in one part, picked by hash bits its
+** part's index does not use (the low 32 of the hash with part 0's seed), so
+** writers of different keys mostly take different locks and touch
+** different lines.
+**
+**   - A lookup, or a change outside a transaction, takes its key's part.
+**   - A transaction (mmkv_begin) takes every part, in ascending order, so
+**     no two transactions can wait for each other.  Its changes are logged
+**     per part; a mark is the length of the whole's log of (part, that
+**     part's log length), and rolling back to it undoes part by part.
+**   - A scan or mmkv_stat takes every part in ascending order first, so it
+**     sees one moment.
+**   - Commit of a transaction that changed two parts or more is atomic
+**     across them: each changed part's header gets the commit's number
+**     (xtxn), then one store of that number into part 0's xcommit is the
+**     commit point, then each part commits as a store in one part does.  A
+**     part whose writer died is rolled forward if its xtxn equals part 0's
+**     xcommit (recover.c), and back otherwise.  xcommit changes only while
+**     every part is held, so a process recovering one part reads it still.
+*/
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void (*store_commit_hook)(int step);
+
+static void hook(int step)
+{
+    if (store_commit_hook) store_commit_hook(step);
+}
+
+/* Returns the number of the part that holds key k. */
+static inline uint32_t route(const struct mmkv *s, const mmkv_key *k)
+{
+    uint32_t h = (uint32_t)key_hash(s->route_seed, k);
+    return (uint32_t)(((uint64_t)h * (uint32_t)s->nparts) >> 32);
+}
+
+/* Copies a part's last message to the whole; returns rc. */
+static int from_part(struct mmkv *s, struct mmkv *p, int rc)
+{
+    memcpy(s->err, p->err, sizeof s->err);
+    return rc;
+}
+
+/* --- opening --- */
+
+/* Makes the handle of part i, whose region is `region` bytes. */
+static struct mmkv *new_part(struct mmkv *s, uint32_t i, uint64_t region)
+{
+    struct mmkv *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->os = s->os;
+    p->base = s->base + (uint64_t)i * region;
+    p->cap = region;
+    p->hdr = (struct mmkv_hdr *)(void *)p->base;
+    p->readonly = s->readonly;
+    p->timeout_ms = s->timeout_ms;
+    p->nparts = 1;
+    p->xcommit = &s->hdr->xcommit;
+    p->is_file = s->is_file;
+    memcpy(p->where, s->where, sizeof p->where);
+    return p;
+}
+
+/* Makes the handles of n parts of region bytes each. */
+static int make_parts(struct mmkv *s, uint32_t n, uint64_t region)
+{
+    s->part = calloc(n, sizeof *s->part);
+    if (!s->part) return store_err(s, MMKV_NOMEM, "out of memory");
+    s->nparts = (int)n;
+    for (uint32_t i = 0; i < n; i++)
+        if (!(s->part[i] = new_part(s, i, region))) return store_err(s, MMKV_NOMEM, "out of memory");
+    return MMKV_OK;
+}
+
+void parts_free(struct mmkv *s)
+{
+    if (!s->part) return;
+    for (int i = 0; i < s->nparts; i++) {
+        if (s->part[i]) free(s->part[i]->ops);
+        free(s->part[i]);
+    }
+    free(s->part);
+    free(s->xops);
+    s->part = NULL;
+    s->nparts = 1;
+}
+
+#ifdef _WIN32
+/* The Windows lock is one named mutex per mapping: parts need one each,
+** which is not built yet. */
+int parts_create(struct mmkv *s, unsigned parts)
+{
+    return store_err(s, MMKV_INVALID, "parts=%u: mappings split into parts are not built on Windows",
+                     parts);
+}
+
+int parts_attach(struct mmkv *s, int sole)
+{
+    (void)sole;
+    return store_err(s, MMKV_FORMAT,
+                     "mapping %s is split into %u parts, which this build for Windows does not "
+                     "read",
+                     s->where, s->hdr->parts);
+}
+#else
+int parts_create(struct mmkv *s, unsigned parts)
+{
+    uint64_t region = (s->cap / parts) & ~(uint64_t)4095;
+    int rc = make_parts(s, parts, region);
+    /* Part 0 last: its magic, written last, makes the mapping ours. */
+    for (uint32_t i = parts; rc == MMKV_OK && i-- > 0;) {
+        rc = store_init(s->part[i], parts, i, region);
+        if (rc) from_part(s, s->part[i], rc);
+    }
+    s->route_seed = s->hdr->seed;
+    return rc;
+}
+
+int parts_attach(struct mmkv *s, int sole)
+{
+    const struct mmkv_hdr *h = s->hdr;
+    uint32_t n = h->parts;
+    uint64_t region = h->region;
+    if (h->hdr_size != HDR_SIZE || h->part_no != 0 || n < 2 || n > MAX_PARTS ||
+        region < MMKV_MIN_SIZE || region % 4096 || region > s->cap / n || h->capacity != region)
+        return store_err(s, MMKV_CORRUPT,
+                         "mapping %s is corrupt: its header says %u parts of %llu bytes, in "
+                         "%llu bytes",
+                         s->where, n, (unsigned long long)region, (unsigned long long)s->cap);
+    int rc = make_parts(s, n, region);
+    for (uint32_t i = 0; rc == MMKV_OK && i < n; i++) {
+        struct mmkv *p = s->part[i];
+        rc = store_check_header(p);
+        if (rc) return from_part(s, p, rc);
+        if (p->hdr->parts != n || p->hdr->part_no != i || p->hdr->region != region)
+            return store_err(s, MMKV_CORRUPT, "mapping %s is corrupt: bad header of part %u",
+                             s->where, i + 1);
+    }
+    /* Only once every part is known good: a refused mapping stays as it was. */
+    for (uint32_t i = 0; rc == MMKV_OK && sole && i < n; i++)
+        if (mmkv_os_lock_init(s->os, s->part[i]->hdr->lock))
+            return store_err(s, MMKV_IOERR, "%s", mmkv_os_errmsg(s->os));
+    s->route_seed = h->seed;
+    return rc;
+}
+#endif
+
+/* --- transactions --- */
+
+int mmkv_in_transaction(mmkv *s)
+{
+    return s->in_txn;
+}
+
+size_t mmkv_mark(mmkv *s)
+{
+    return s->nparts > 1 ? s->nx : s->nops;
+}
+
+int mmkv_begin(mmkv *s)
+{
+    if (s->nparts == 1) return part_begin(s);
+    if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
+    if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
+    for (int i = 0; i < s->nparts; i++) {
+        int rc = part_begin(s->part[i]);
+        if (rc) {
+            from_part(s, s->part[i], rc);
+            while (i-- > 0) part_rollback(s->part[i]);
+            return rc;
+        }
+    }
+    s->in_txn = 1;
+    s->nx = 0;
+    s->err[0] = 0;
+    return MMKV_OK;
+}
+
+/* Ends the whole's transaction after its parts have ended theirs. */
+static void end_whole(struct mmkv *s)
+{
+    s->in_txn = 0;
+    s->nx = 0;
+}
+
+int mmkv_commit(mmkv *s)
+{
+    if (s->nparts == 1) return part_commit(s);
+    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
+    int changed = 0, rc = MMKV_OK;
+    for (int i = 0; i < s->nparts; i++) changed += s->part[i]->nops != 0;
+    if (changed > 1) {
+        uint64_t x = s->hdr->xcommit + 1;
+        for (int i = 0; i < s->nparts; i++)
+            if (s->part[i]->nops) __atomic_store_n(&s->part[i]->hdr->xtxn, x, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* every xtxn before the commit point */
+        hook(XSTEP_MARKED);
+        __atomic_store_n(&s->hdr->xcommit, x, __ATOMIC_RELEASE); /* the commit point */
+        hook(XSTEP_POINT);
+    }
+    for (int i = 0; i < s->nparts; i++) {
+        int r = part_commit(s->part[i]);
+        if (r && !rc) rc = from_part(s, s->part[i], r);
+        if (changed > 1) hook(XSTEP_PART + i);
+    }
+    end_whole(s);
+    return rc;
+}
+
+int mmkv_rollback(mmkv *s)
+{
+    if (s->nparts == 1) return part_rollback(s);
+    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
+    int rc = MMKV_OK;
+    for (int i = 0; i < s->nparts; i++) {
+        int r = part_rollback(s->part[i]);
+        if (r && !rc) rc = from_part(s, s->part[i], r);
+    }
+    end_whole(s);
+    return rc;
+}
+
+int mmkv_rollback_to(mmkv *s, size_t mark)
+{
+    if (s->nparts == 1) return part_rollback_to(s, mark);
+    if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
+    while (s->nx > mark) {
+        const struct xop *x = &s->xops[s->nx - 1];
+        struct mmkv *p = s->part[x->part];
+        int rc = part_rollback_to(p, x->before);
+        if (rc) return from_part(s, p, rc);
+        s->nx--;
+    }
+    return MMKV_OK;
+}
+
+/* Makes room in the whole's log for one more change. */
+static int reserve_xops(struct mmkv *s)
+{
+    if (s->nx < s->capx) return MMKV_OK;
+    size_t cap = s->capx ? s->capx * 2 : 64;
+    struct xop *x = realloc(s->xops, cap * sizeof *x);
+    if (!x) return store_err(s, MMKV_NOMEM, "out of memory");
+    s->xops = x;
+    s->capx = cap;
+    return MMKV_OK;
+}
+
+/* Ends a change made in part i whose log had `before` entries: in a
+** transaction, the whole's log records it if the part logged anything. */
+static int change_done(struct mmkv *s, uint32_t i, size_t before, int rc)
+{
+    struct mmkv *p = s->part[i];
+    if (s->in_txn && p->nops != before) {
+        s->xops[s->nx].part = i;
+        s->xops[s->nx].before = before;
+        s->nx++;
+    }
+    return rc ? from_part(s, p, rc) : rc;
+}
+
+int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
+{
+    if (s->nparts == 1) return part_put(s, k, v, flags);
+    int rc = s->in_txn ? reserve_xops(s) : MMKV_OK;
+    if (rc) return rc;
+    uint32_t i = route(s, k);
+    size_t before = s->part[i]->nops;
+    return change_done(s, i, before, part_put(s->part[i], k, v, flags));
+}
+
+int mmkv_del(mmkv *s, const mmkv_key *k)
+{
+    if (s->nparts == 1) return part_del(s, k);
+    int rc = s->in_txn ? reserve_xops(s) : MMKV_OK;
+    if (rc) return rc;
+    uint32_t i = route(s, k);
+    size_t before = s->part[i]->nops;
+    return change_done(s, i, before, part_del(s->part[i], k));
+}
+
+/* --- reads --- */
+
+int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz)
+{
+    return mmkv_get_at(s, k, v, buf, bufsz, 0);
+}
+
+int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
+{
+    if (s->nparts == 1) return part_get_at(s, k, v, buf, bufsz, at);
+    struct mmkv *p = s->part[route(s, k)];
+    int rc = part_get_at(p, k, v, buf, bufsz, at);
+    return rc && rc != MMKV_NOTFOUND ? from_part(s, p, rc) : rc;
+}
+
+/* Takes every part not held yet, in ascending order.  On failure releases
+** what it took and returns the error. */
+static int lock_all(struct mmkv *s)
+{
+    for (int i = 0; i < s->nparts; i++) {
+        int rc = store_lock(s->part[i]);
+        if (rc) {
+            from_part(s, s->part[i], rc);
+            while (i-- > 0) store_unlock(s->part[i]);
+            return rc;
+        }
+    }
+    return MMKV_OK;
+}
+
+/* Releases every part that no transaction holds. */
+static void unlock_all(struct mmkv *s)
+{
+    for (int i = 0; i < s->nparts; i++) store_unlock(s->part[i]);
+}
+
+int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
+{
+    if (s->nparts == 1) return part_scan(s, fn, ctx);
+    int rc = lock_all(s);
+    /* Each part's scan releases its part when it ends; the parts after it
+    ** are still held, so all of them show the moment lock_all took them. */
+    for (int i = 0; rc == MMKV_OK && i < s->nparts; i++) {
+        s->part[i]->err[0] = 0; /* a callback's error leaves none */
+        rc = part_scan(s->part[i], fn, ctx);
+        if (rc && s->part[i]->err[0]) from_part(s, s->part[i], rc);
+    }
+    if (rc) unlock_all(s);
+    return rc;
+}
+
+int mmkv_stat(mmkv *s, mmkv_stats *st)
+{
+    if (s->nparts == 1) return part_stat(s, st);
+    int rc = lock_all(s);
+    if (rc) return rc;
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < s->nparts; i++) {
+        mmkv_stats one;
+        int r = part_stat(s->part[i], &one);
+        if (r && !rc) rc = from_part(s, s->part[i], r);
+        st->entries += one.entries;
+        st->used += one.used;
+        st->kv_bytes += one.kv_bytes;
+        st->slots += one.slots;
+    }
+    st->capacity = s->cap;
+    st->format = MMKV_FORMAT_PARTS;
+    unlock_all(s);
+    return rc;
+}
+
+uint64_t mmkv_estimate(mmkv *s)
+{
+    if (s->nparts == 1) return __atomic_load_n(&s->hdr->entries, __ATOMIC_RELAXED);
+    uint64_t n = 0;
+    for (int i = 0; i < s->nparts; i++)
+        n += __atomic_load_n(&s->part[i]->hdr->entries, __ATOMIC_RELAXED);
+    return n;
+}
+
+int mmkv_check(mmkv *s, char **report)
+{
+    if (s->nparts == 1) return part_check(s, report);
+    *report = NULL;
+    size_t len = 0;
+    char *all = NULL;
+    for (int i = 0; i < s->nparts; i++) {
+        char *one = NULL;
+        int rc = part_check(s->part[i], &one);
+        if (rc) {
+            free(all);
+            return from_part(s, s->part[i], rc);
+        }
+        if (strcmp(one, "ok") != 0) {
+            size_t n = strlen(one) + 32;
+            char *p = realloc(all, len + n);
+            if (!p) {
+                free(one);
+                free(all);
+                return store_err(s, MMKV_NOMEM, "out of memory");
+            }
+            all = p;
+            len += (size_t)snprintf(all + len, n, "%spart %d: %s", len ? "\n" : "", i + 1, one);
+        }
+        free(one);
+    }
+    if (!all && !(all = malloc(3))) return store_err(s, MMKV_NOMEM, "out of memory");
+    if (!len) memcpy(all, "ok", 3);
+    *report = all;
+    return MMKV_OK;
+}

@@ -1,0 +1,379 @@
+/*
+** test_parts.c -- the store split into parts (format 3, option parts):
+** routing, transactions across parts, atomic commit across parts when the
+** writer dies at each step of it, checks of a damaged part table.
+** Linux only (fork); the helpers are test_store.c's, as in
+** test_store_posix.c.
+*/
+#define MMKV_TEST_STORE_HELPERS_ONLY
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "test_store.c"
+
+#include <sys/wait.h>
+
+#define NPARTS 4
+#define NKEYS 400
+
+/* Opens (creating) a store of `parts` parts on f's name, or file if use_file. */
+static mmkv *open_parts(fixture *f, int use_file, uint64_t size, unsigned parts, int timeout_ms)
+{
+    mmkv_options o = mmkv_default_options();
+    mmkv *s = NULL;
+    char *msg = NULL;
+    if (use_file)
+        o.file = f->file;
+    else
+        o.name = f->name;
+    o.size = size;
+    o.parts = parts;
+    o.timeout_ms = timeout_ms;
+    int rc = mmkv_open(&o, &s, &msg);
+    if (rc != MMKV_OK) fail_msg("mmkv_open = %d: %s", rc, msg);
+    return s;
+}
+
+/* Puts "k<i>" = value tag*1000000 + i for i in [0, n). */
+static void put_numbered(mmkv *s, int n, int64_t tag)
+{
+    char kb[32];
+    for (int i = 0; i < n; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_int(tag * 1000000 + i);
+        put_ok(s, &k, &v, MMKV_PUT_REPLACE);
+    }
+}
+
+/* Asserts that "k<i>" = tag*1000000 + i for every i in [0, n). */
+static void expect_numbered(mmkv *s, int n, int64_t tag)
+{
+    char kb[32];
+    for (int i = 0; i < n; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_int(tag * 1000000 + i);
+        expect_entry(s, &k, &v);
+    }
+}
+
+/* Returns the entries of part i, from its header. */
+static uint64_t part_entries(mmkv *s, int i)
+{
+    return s->part[i]->hdr->entries;
+}
+
+static void test_parts_a_split_store_keeps_every_key_and_spreads_them(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, NKEYS, 1);
+    mmkv_stats st;
+    assert_int_equal(mmkv_stat(s, &st), MMKV_OK);
+    assert_int_equal(st.format, MMKV_FORMAT_PARTS);
+    assert_int_equal(st.capacity, SIZE_1M);
+    assert_int_equal(st.entries, NKEYS);
+    assert_int_equal(mmkv_estimate(s), NKEYS);
+    uint64_t sum = 0;
+    for (int i = 0; i < NPARTS; i++) {
+        /* 400 keys in 4 parts: each part gets about 100; none is empty. */
+        assert_true(part_entries(s, i) > 40);
+        sum += part_entries(s, i);
+    }
+    assert_int_equal(sum, NKEYS);
+    expect_check_ok(s);
+    /* Another handle, opened without asking for parts, finds the same. */
+    mmkv *t = open_ok(f->name, SIZE_64K, MMKV_MODE_OPEN);
+    expect_numbered(t, NKEYS, 1);
+    char kb[32];
+    mmkv_key k = numbered_key(kb, sizeof kb, 7);
+    assert_int_equal(mmkv_del(t, &k), MMKV_OK);
+    expect_missing(s, &k);
+    assert_int_equal(mmkv_del(s, &k), MMKV_NOTFOUND);
+    mmkv_value v = v_int(5);
+    assert_int_equal(mmkv_put(t, &k, &v, MMKV_PUT_INSERT), MMKV_OK);
+    assert_int_equal(mmkv_put(s, &k, &v, MMKV_PUT_INSERT), MMKV_EXISTS);
+    expect_entry(s, &k, &v);
+    mmkv_close(t);
+    mmkv_close(s);
+}
+
+static void test_parts_bad_part_counts_are_refused(void **state)
+{
+    fixture *f = *state;
+    mmkv_options o = mmkv_default_options();
+    mmkv *s;
+    char *msg = NULL;
+    o.name = f->name;
+    o.parts = 65;
+    assert_int_equal(mmkv_open(&o, &s, &msg), MMKV_INVALID);
+    assert_non_null(strstr(msg, "parts 65 is out of range"));
+    free(msg);
+    o.parts = 32; /* 1 MiB in 32 parts: 32 KiB each */
+    assert_int_equal(mmkv_open(&o, &s, &msg), MMKV_INVALID);
+    assert_non_null(strstr(msg, "minimum of 64K a part"));
+    free(msg);
+    assert_int_equal(mmkv_unlink(f->name), MMKV_NOTFOUND); /* nothing was created */
+    o.parts = 0; /* 0 and 1: one part, format 2 */
+    assert_int_equal(mmkv_open(&o, &s, NULL), MMKV_OK);
+    mmkv_stats st;
+    assert_int_equal(mmkv_stat(s, &st), MMKV_OK);
+    assert_int_equal(st.format, MMKV_FORMAT_VERSION);
+    mmkv_close(s);
+}
+
+static void test_parts_a_transaction_commits_and_rolls_back_across_parts(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, NKEYS, 1);
+    assert_int_equal(mmkv_begin(s), MMKV_OK);
+    put_numbered(s, NKEYS, 2);
+    expect_numbered(s, NKEYS, 2); /* its own changes, in every part */
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    expect_numbered(s, NKEYS, 1);
+    assert_int_equal(mmkv_begin(s), MMKV_OK);
+    put_numbered(s, NKEYS, 3);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_numbered(s, NKEYS, 3);
+    assert_int_equal(s->hdr->xcommit, 1); /* one number per commit that changed several parts */
+    for (int i = 0; i < NPARTS; i++) assert_int_equal(s->part[i]->hdr->xtxn, 0);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
+static void test_parts_rollback_to_a_mark_undoes_the_later_changes_of_every_part(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    char kb[32];
+    put_numbered(s, 50, 1);
+    assert_int_equal(mmkv_begin(s), MMKV_OK);
+    put_numbered(s, 10, 2);
+    size_t mark = mmkv_mark(s);
+    put_numbered(s, 50, 3);
+    for (int i = 0; i < 50; i += 2) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        assert_int_equal(mmkv_del(s, &k), MMKV_OK);
+    }
+    mmkv_key extra = numbered_key(kb, sizeof kb, 999);
+    mmkv_value v = v_int(9);
+    put_ok(s, &extra, &v, MMKV_PUT_INSERT);
+    assert_int_equal(mmkv_rollback_to(s, mark), MMKV_OK);
+    expect_numbered(s, 10, 2);
+    for (int i = 10; i < 50; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value w = v_int(1000000 + i);
+        expect_entry(s, &k, &w);
+    }
+    extra = numbered_key(kb, sizeof kb, 999);
+    expect_missing(s, &extra);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_numbered(s, 10, 2);
+    assert_int_equal(entries_of(s), 50);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
+/* Counts the scanned entries and sums their values. */
+static int count_entry(void *ctx, const mmkv_key *k, const mmkv_value *v)
+{
+    int64_t *acc = ctx;
+    (void)k;
+    acc[0]++;
+    acc[1] += v->i;
+    return 0;
+}
+
+static void test_parts_a_scan_sees_every_part_and_the_transactions_own_changes(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, NKEYS, 0);
+    int64_t acc[2] = {0, 0};
+    assert_int_equal(mmkv_scan(s, count_entry, acc), MMKV_OK);
+    assert_int_equal(acc[0], NKEYS);
+    assert_int_equal(acc[1], (int64_t)NKEYS * (NKEYS - 1) / 2);
+    assert_int_equal(mmkv_begin(s), MMKV_OK);
+    char kb[32];
+    mmkv_key k = numbered_key(kb, sizeof kb, 5000);
+    mmkv_value v = v_int(1);
+    put_ok(s, &k, &v, MMKV_PUT_INSERT);
+    acc[0] = acc[1] = 0;
+    assert_int_equal(mmkv_scan(s, count_entry, acc), MMKV_OK);
+    assert_int_equal(acc[0], NKEYS + 1);
+    assert_int_equal(mmkv_in_transaction(s), 1); /* the scan kept the parts */
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    /* After a scan outside a transaction every part is free again. */
+    assert_int_equal(mmkv_scan(s, count_entry, acc), MMKV_OK);
+    for (int i = 0; i < NPARTS; i++) assert_int_equal(s->part[i]->locked, 0);
+    mmkv_close(s);
+}
+
+static void test_parts_a_transaction_holds_every_part_and_single_writes_take_one(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 0);
+    mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 0);
+    char kb[32];
+    mmkv_key k = numbered_key(kb, sizeof kb, 1);
+    mmkv_value v = v_int(1);
+    assert_int_equal(mmkv_begin(s), MMKV_OK);
+    assert_int_equal(mmkv_put(t, &k, &v, MMKV_PUT_REPLACE), MMKV_BUSY);
+    assert_non_null(strstr(mmkv_errmsg(t), "the lock of mapping"));
+    assert_int_equal(mmkv_begin(t), MMKV_BUSY);
+    assert_int_equal(mmkv_in_transaction(t), 0);
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    /* A single write holds only its key's part while it runs: here, held
+    ** by hand, another key's part stays free for the other handle. */
+    uint32_t pk = (uint32_t)(((uint64_t)(uint32_t)key_hash(s->route_seed, &k) * NPARTS) >> 32);
+    assert_int_equal(store_lock(s->part[pk]), MMKV_OK);
+    assert_int_equal(mmkv_put(t, &k, &v, MMKV_PUT_REPLACE), MMKV_BUSY);
+    int other = 0;
+    for (int i = 2; i < 200 && !other; i++) {
+        mmkv_key o = numbered_key(kb, sizeof kb, i);
+        uint32_t po = (uint32_t)(((uint64_t)(uint32_t)key_hash(s->route_seed, &o) * NPARTS) >> 32);
+        if (po != pk) {
+            assert_int_equal(mmkv_put(t, &o, &v, MMKV_PUT_REPLACE), MMKV_OK);
+            other = 1;
+        }
+    }
+    assert_true(other);
+    store_unlock(s->part[pk]);
+    k = numbered_key(kb, sizeof kb, 1);
+    assert_int_equal(mmkv_put(t, &k, &v, MMKV_PUT_REPLACE), MMKV_OK);
+    mmkv_close(t);
+    mmkv_close(s);
+}
+
+static int stop_at;
+static void exit_at_step(int step)
+{
+    if (step == stop_at) _exit(0);
+}
+
+/* A child changes every key of every part in one transaction and dies at
+** commit step `step`; the survivor must find all of it or none of it. */
+static void die_during_commit(fixture *f, int step, int64_t want)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mmkv_options o = mmkv_default_options();
+        mmkv *s;
+        o.name = f->name;
+        o.mode = MMKV_MODE_OPEN;
+        if (mmkv_open(&o, &s, NULL) != MMKV_OK) _exit(10);
+        if (mmkv_begin(s) != MMKV_OK) _exit(11);
+        char kb[32];
+        for (int i = 0; i < NKEYS; i++) {
+            mmkv_key k = numbered_key(kb, sizeof kb, i);
+            mmkv_value v = v_int(2000000 + i);
+            if (mmkv_put(s, &k, &v, MMKV_PUT_REPLACE) != MMKV_OK) _exit(12);
+        }
+        stop_at = step;
+        store_commit_hook = exit_at_step;
+        mmkv_commit(s);
+        _exit(13); /* the hook did not stop it */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    expect_numbered(s, NKEYS, want);
+    assert_int_equal(entries_of(s), NKEYS);
+    expect_check_ok(s);
+    for (int i = 0; i < NPARTS; i++) {
+        assert_int_equal(s->part[i]->hdr->dirty, 0);
+        assert_int_equal(s->part[i]->hdr->xtxn, 0);
+    }
+    /* Back to the first values for the next round. */
+    put_numbered(s, NKEYS, 1);
+    mmkv_close(s);
+}
+
+static void test_parts_a_writer_dying_in_a_commit_across_parts_leaves_all_or_nothing(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, NKEYS, 1);
+    mmkv_close(s);
+    die_during_commit(f, XSTEP_MARKED, 1); /* before the commit point: undone */
+    die_during_commit(f, XSTEP_POINT, 2);  /* after it: finished */
+    for (int i = 0; i < NPARTS - 1; i++) die_during_commit(f, XSTEP_PART + i, 2);
+}
+
+/* Creates a file store in parts, closes it, changes `n` bytes at `at` to
+** `bytes`, and expects every open to refuse it and change nothing. */
+static void damage_and_expect_refused(fixture *f, uint64_t at, const void *bytes, size_t n)
+{
+    mmkv *s = open_parts(f, 1, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, 50, 1);
+    mmkv_close(s);
+    size_t len;
+    unsigned char *b = read_all(f->file, &len);
+    memcpy(b + at, bytes, n);
+    write_all(f->file, b, len);
+    free(b);
+    expect_rejected(NULL, f->file, MMKV_CORRUPT, MMKV_FORMAT);
+    unlink(f->file);
+}
+
+static void test_parts_a_damaged_part_table_is_refused_not_crashed(void **state)
+{
+    fixture *f = *state;
+    const uint64_t region = SIZE_1M / NPARTS;
+    uint32_t u32;
+    uint64_t u64;
+    u32 = 1;
+    damage_and_expect_refused(f, offsetof(struct mmkv_hdr, parts), &u32, 4);
+    u32 = 65;
+    damage_and_expect_refused(f, offsetof(struct mmkv_hdr, parts), &u32, 4);
+    u32 = 8; /* 8 parts of a quarter each do not fit */
+    damage_and_expect_refused(f, offsetof(struct mmkv_hdr, parts), &u32, 4);
+    u64 = region + 8;
+    damage_and_expect_refused(f, offsetof(struct mmkv_hdr, region), &u64, 8);
+    u64 = region * 2;
+    damage_and_expect_refused(f, offsetof(struct mmkv_hdr, region), &u64, 8);
+    u32 = 1; /* part 3 claims to be part 2 */
+    damage_and_expect_refused(f, 2 * region + offsetof(struct mmkv_hdr, part_no), &u32, 4);
+    u64 = 0; /* part 4 lost its magic */
+    damage_and_expect_refused(f, 3 * region + offsetof(struct mmkv_hdr, magic), &u64, 8);
+    u64 = region / 2; /* part 2 says it is smaller */
+    damage_and_expect_refused(f, region + offsetof(struct mmkv_hdr, capacity), &u64, 8);
+}
+
+static void test_parts_a_full_part_says_so_and_changes_nothing(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, 4 * SIZE_64K, NPARTS, 1000);
+    static unsigned char big[4000];
+    char kb[32];
+    int i, rc = MMKV_OK;
+    for (i = 0; i < 1000 && rc == MMKV_OK; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        mmkv_value v = v_blob(big, sizeof big);
+        rc = mmkv_put(s, &k, &v, MMKV_PUT_INSERT);
+    }
+    assert_int_equal(rc, MMKV_FULL);
+    assert_non_null(strstr(mmkv_errmsg(s), "is full: the key's part"));
+    mmkv_key k = numbered_key(kb, sizeof kb, i - 1);
+    expect_missing(s, &k);
+    assert_int_equal(entries_of(s), (uint64_t)(i - 1));
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_parts_a_split_store_keeps_every_key_and_spreads_them),
+        T(test_parts_bad_part_counts_are_refused),
+        T(test_parts_a_transaction_commits_and_rolls_back_across_parts),
+        T(test_parts_rollback_to_a_mark_undoes_the_later_changes_of_every_part),
+        T(test_parts_a_scan_sees_every_part_and_the_transactions_own_changes),
+        T(test_parts_a_transaction_holds_every_part_and_single_writes_take_one),
+        T(test_parts_a_writer_dying_in_a_commit_across_parts_leaves_all_or_nothing),
+        T(test_parts_a_damaged_part_table_is_refused_not_crashed),
+        T(test_parts_a_full_part_says_so_and_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
