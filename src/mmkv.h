@@ -154,6 +154,17 @@ const char *mmkv_strerror(int rc);
 ** MMKV_READONLY, MMKV_INVALID (already in a transaction). */
 int mmkv_begin(mmkv *s);
 
+/* Starts a write transaction as mmkv_begin does, for a caller whose
+** transactions mostly replace keys of one part of a split mapping (an SQL
+** statement outside BEGIN).  It takes no part yet: while its only changes
+** are MMKV_PUT_REPLACE puts of keys of one part, it holds that part alone,
+** so writers of other parts go on at once.  Its first other call (a get,
+** scan, delete, MMKV_PUT_INSERT put, or a put of a key of another part)
+** first takes every part in ascending order: if a part below the one it
+** holds is busy, its puts are undone, every part is taken, and the puts
+** are done again.  In a mapping of one part it is mmkv_begin. */
+int mmkv_begin_deferred(mmkv *s);
+
 /* Makes the transaction's changes visible to all and releases the lock. */
 int mmkv_commit(mmkv *s);
 

@@ -168,23 +168,157 @@ size_t mmkv_mark(mmkv *s)
     return s->nparts > 1 ? s->nx : s->nops;
 }
 
+/* Takes every part not held yet, in ascending order, each in a transaction
+** (parts the whole holds already are skipped, so the order holds).  On
+** failure gives back the parts it took and returns the error. */
+static int take_all(struct mmkv *s, int skip)
+{
+    for (int i = 0; i < s->nparts; i++) {
+        if (i == skip) continue;
+        int rc = part_begin(s->part[i]);
+        if (rc) {
+            from_part(s, s->part[i], rc);
+            while (i-- > 0)
+                if (i != skip) part_rollback(s->part[i]);
+            return rc;
+        }
+    }
+    return MMKV_OK;
+}
+
 int mmkv_begin(mmkv *s)
 {
     if (s->nparts == 1) return part_begin(s);
     if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
     if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
-    for (int i = 0; i < s->nparts; i++) {
-        int rc = part_begin(s->part[i]);
-        if (rc) {
-            from_part(s, s->part[i], rc);
-            while (i-- > 0) part_rollback(s->part[i]);
-            return rc;
-        }
-    }
+    int rc = take_all(s, -1);
+    if (rc) return rc;
     s->in_txn = 1;
     s->nx = 0;
     s->err[0] = 0;
     return MMKV_OK;
+}
+
+int mmkv_begin_deferred(mmkv *s)
+{
+    if (s->nparts == 1) return part_begin(s);
+    if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
+    if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
+    s->in_txn = 1;
+    s->lazy = 1;
+    s->held = -1;
+    s->nx = 0;
+    s->err[0] = 0;
+    return MMKV_OK;
+}
+
+/* A put of a deferred transaction, kept to be done again. */
+struct redo {
+    mmkv_key k;
+    mmkv_value v;
+};
+
+/* Copies the puts of the deferred transaction (all in part h, one record
+** each, found through the whole's log) into one allocation, *out: an array
+** of s->nx redo entries followed by their bytes. */
+static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
+{
+    size_t n = s->nx, bytes = n * sizeof(struct redo);
+    uint64_t *offs = malloc((n ? n : 1) * sizeof *offs);
+    struct rec r;
+    *out = NULL;
+    if (!offs) return store_err(s, MMKV_NOMEM, "out of memory");
+    for (size_t j = 0; j < n; j++) {
+        size_t end = j + 1 < n ? s->xops[j + 1].before : h->nops;
+        offs[j] = 0;
+        for (size_t o = s->xops[j].before; o < end; o++)
+            if (h->ops[o].kind == OP_INS) offs[j] = (uint64_t)h->ops[o].unit * 8;
+        if (!offs[j] || rec_decode(h, offs[j], &r)) {
+            free(offs);
+            return store_corrupt(s, "record of a deferred put");
+        }
+        bytes += r.key.n + r.val.n;
+    }
+    struct redo *d = malloc(bytes);
+    char *at = (char *)(d + n);
+    for (size_t j = 0; d && j < n; j++) {
+        rec_decode(h, offs[j], &r);
+        d[j].k = r.key;
+        d[j].v = r.val;
+        d[j].k.p = at;
+        if (r.key.n) memcpy(at, r.key.p, r.key.n);
+        at += r.key.n;
+        if (r.val.type == MMKV_TEXT || r.val.type == MMKV_BLOB) {
+            d[j].v.p = at;
+            if (r.val.n) memcpy(at, r.val.p, r.val.n);
+            at += r.val.n;
+        }
+    }
+    free(offs);
+    if (!d) return store_err(s, MMKV_NOMEM, "out of memory");
+    *out = d;
+    return MMKV_OK;
+}
+
+/* Gives back the parts [from, to), which have no changes. */
+static void give_back(struct mmkv *s, int from, int to)
+{
+    for (int i = from; i < to; i++) part_rollback(s->part[i]);
+}
+
+int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags);
+
+/* Turns a deferred transaction into one that holds every part, before a
+** call that needs more than the part it holds.  Parts above the held one
+** may be waited for (ascending order cannot deadlock); one below may only
+** be tried.  If one below is busy, the held part's puts are saved and
+** undone, the part released, every part taken in order and the puts done
+** again: nothing was read under the lock, so doing them later gives the
+** outcome they would have had then. */
+static int escalate(struct mmkv *s)
+{
+    int h = s->held, rc = MMKV_OK, i;
+    if (h < 0) {
+        rc = take_all(s, -1);
+        if (rc == MMKV_OK) s->lazy = 0;
+        return rc;
+    }
+    for (i = 0; i < h; i++) {
+        struct mmkv *p = s->part[i];
+        int wait = p->timeout_ms;
+        p->timeout_ms = 0;
+        rc = part_begin(p);
+        p->timeout_ms = wait;
+        if (rc) break;
+    }
+    if (rc == MMKV_OK) {
+        for (i = h + 1; i < s->nparts; i++)
+            if ((rc = part_begin(s->part[i])) != MMKV_OK) break;
+        if (rc == MMKV_OK) {
+            s->lazy = 0;
+            return MMKV_OK;
+        }
+        from_part(s, s->part[i], rc);
+        give_back(s, h + 1, i);
+        give_back(s, 0, h);
+        return rc; /* still deferred, holding h and its puts */
+    }
+    give_back(s, 0, i);
+    if (rc != MMKV_BUSY) return from_part(s, s->part[i], rc);
+    struct mmkv *ph = s->part[h];
+    struct redo *d;
+    size_t n = s->nx;
+    if ((rc = save_puts(s, ph, &d)) != MMKV_OK) return rc;
+    rc = part_rollback(ph);
+    if (rc) from_part(s, ph, rc);
+    s->nx = 0;
+    s->held = -1; /* holding nothing: until take_all succeeds, still deferred */
+    if (rc == MMKV_OK) rc = take_all(s, -1);
+    if (rc == MMKV_OK) s->lazy = 0;
+    for (size_t j = 0; j < n && rc == MMKV_OK; j++)
+        rc = mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_REPLACE);
+    free(d);
+    return rc;
 }
 
 /* Ends the whole's transaction after its parts have ended theirs. */
@@ -192,6 +326,8 @@ static void end_whole(struct mmkv *s)
 {
     s->in_txn = 0;
     s->nx = 0;
+    s->lazy = 0;
+    s->held = -1;
 }
 
 int mmkv_commit(mmkv *s)
@@ -199,6 +335,12 @@ int mmkv_commit(mmkv *s)
     if (s->nparts == 1) return part_commit(s);
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     int changed = 0, rc = MMKV_OK;
+    if (s->lazy) { /* a deferred transaction holds one part or none */
+        if (s->held >= 0 && (rc = part_commit(s->part[s->held])) != MMKV_OK)
+            from_part(s, s->part[s->held], rc);
+        end_whole(s);
+        return rc;
+    }
     for (int i = 0; i < s->nparts; i++) changed += s->part[i]->nops != 0;
     if (changed > 1) {
         uint64_t x = s->hdr->xcommit + 1;
@@ -224,6 +366,7 @@ int mmkv_rollback(mmkv *s)
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     int rc = MMKV_OK;
     for (int i = 0; i < s->nparts; i++) {
+        if (!s->part[i]->in_txn) continue; /* a deferred transaction's */
         int r = part_rollback(s->part[i]);
         if (r && !rc) rc = from_part(s, s->part[i], r);
     }
@@ -270,12 +413,27 @@ static int change_done(struct mmkv *s, uint32_t i, size_t before, int rc)
     return rc ? from_part(s, p, rc) : rc;
 }
 
+/* Before a call that needs every part: a deferred transaction takes them. */
+static inline int need_all(struct mmkv *s)
+{
+    return s->lazy ? escalate(s) : MMKV_OK;
+}
+
 int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 {
     if (s->nparts == 1) return part_put(s, k, v, flags);
     int rc = s->in_txn ? reserve_xops(s) : MMKV_OK;
     if (rc) return rc;
     uint32_t i = route(s, k);
+    if (s->lazy) {
+        if (s->held < 0 && (flags & MMKV_PUT_REPLACE)) {
+            if ((rc = part_begin(s->part[i])) != MMKV_OK) return from_part(s, s->part[i], rc);
+            s->held = (int)i;
+        } else if (s->held != (int)i || !(flags & MMKV_PUT_REPLACE)) {
+            if ((rc = escalate(s)) != MMKV_OK) return rc;
+            if ((rc = reserve_xops(s)) != MMKV_OK) return rc;
+        }
+    }
     size_t before = s->part[i]->nops;
     return change_done(s, i, before, part_put(s->part[i], k, v, flags));
 }
@@ -283,7 +441,8 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 int mmkv_del(mmkv *s, const mmkv_key *k)
 {
     if (s->nparts == 1) return part_del(s, k);
-    int rc = s->in_txn ? reserve_xops(s) : MMKV_OK;
+    int rc = s->in_txn ? need_all(s) : MMKV_OK;
+    if (rc == MMKV_OK && s->in_txn) rc = reserve_xops(s);
     if (rc) return rc;
     uint32_t i = route(s, k);
     size_t before = s->part[i]->nops;
@@ -300,8 +459,10 @@ int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufs
 int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
 {
     if (s->nparts == 1) return part_get_at(s, k, v, buf, bufsz, at);
+    int rc = need_all(s);
+    if (rc) return rc;
     struct mmkv *p = s->part[route(s, k)];
-    int rc = part_get_at(p, k, v, buf, bufsz, at);
+    rc = part_get_at(p, k, v, buf, bufsz, at);
     return rc && rc != MMKV_NOTFOUND ? from_part(s, p, rc) : rc;
 }
 
@@ -329,7 +490,8 @@ static void unlock_all(struct mmkv *s)
 int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
 {
     if (s->nparts == 1) return part_scan(s, fn, ctx);
-    int rc = lock_all(s);
+    int rc = need_all(s);
+    if (rc == MMKV_OK) rc = lock_all(s);
     /* Each part's scan releases its part when it ends; the parts after it
     ** are still held, so all of them show the moment lock_all took them. */
     for (int i = 0; rc == MMKV_OK && i < s->nparts; i++) {
@@ -344,7 +506,8 @@ int mmkv_scan(mmkv *s, mmkv_scan_fn fn, void *ctx)
 int mmkv_stat(mmkv *s, mmkv_stats *st)
 {
     if (s->nparts == 1) return part_stat(s, st);
-    int rc = lock_all(s);
+    int rc = need_all(s);
+    if (rc == MMKV_OK) rc = lock_all(s);
     if (rc) return rc;
     memset(st, 0, sizeof *st);
     for (int i = 0; i < s->nparts; i++) {
@@ -375,6 +538,8 @@ int mmkv_check(mmkv *s, char **report)
 {
     if (s->nparts == 1) return part_check(s, report);
     *report = NULL;
+    int rc0 = need_all(s);
+    if (rc0) return rc0;
     size_t len = 0;
     char *all = NULL;
     for (int i = 0; i < s->nparts; i++) {

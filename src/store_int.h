@@ -158,6 +158,8 @@ struct mmkv {
     const uint64_t *xcommit; /* a part's: part 0's xcommit, NULL in format 2 */
     struct xop *xops;        /* the whole's: the changes of its open transaction */
     size_t nx, capx;
+    int lazy;                /* the whole's: a deferred transaction holds at most part `held` */
+    int held;                /* ... that part, or -1 for none yet */
     char where[4200]; /* "alpha" or the file path, for messages */
     int is_file;
     char err[4400];

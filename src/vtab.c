@@ -551,7 +551,10 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 ** transaction that writes it, not before. */
 static __attribute__((noinline)) int begin_txn(mm_vtab *t)
 {
-    int rc = mmkv_begin(t->store);
+    /* A statement outside BEGIN is the whole transaction: in a mapping split
+    ** into parts it holds only its key's part while it only replaces keys
+    ** of that part (mmkv_begin_deferred). */
+    int rc = sqlite3_get_autocommit(t->db) ? mmkv_begin_deferred(t->store) : mmkv_begin(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
 }
 

@@ -3,6 +3,7 @@
 #   test_diff            50 seeds x 1000 random statements, each run on an mmap
 #                        table and on an ordinary WITHOUT ROWID table and
 #                        compared (long mode: tests/test_diff -n 2000 -c 1000).
+#   test_diff_parts      30 more seeds on mappings split into 4 parts (-p 4).
 #   fuzz_mapping_replay  runs every input of tests/fuzz_corpus/ through the fuzz
 #                        target once, without libFuzzer (any compiler; under
 #                        ASan/UBSan in a -DMMKV_SANITIZE=ON build).
@@ -10,7 +11,8 @@
 #                        -DMMKV_FUZZ=ON.  tests/fuzz.sh configures build-fuzz/
 #                        that way and fuzzes for N seconds.
 add_cmocka_test(test_diff test_diff.c)
-set_tests_properties(test_diff PROPERTIES TIMEOUT 900)
+add_test(NAME test_diff_parts COMMAND test_diff -s 1000 -n 30 -c 1000 -p 4)
+set_tests_properties(test_diff test_diff_parts PROPERTIES TIMEOUT 900)
 
 option(MMKV_FUZZ "Build the libFuzzer target tests/fuzz_mapping (needs clang)" OFF)
 

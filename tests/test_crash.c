@@ -56,6 +56,7 @@
 #include "proc_util.h"
 
 static int g_name_counter;
+static char g_parts[32]; /* ", parts=N" for the mappings this test creates, or "" */
 
 /* A mapping name unique to this run. */
 static void unique_name(char *buf, size_t n, const char *part)
@@ -70,8 +71,9 @@ static sqlite3 *open_table_at(const char *what, const char *where, const char *a
 {
     sqlite3 *db = open_db();
     if (!db) return NULL;
-    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING mmap(%s='%q'%s%s)", what, where,
-                                *args ? ", " : "", args);
+    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING mmap(%s='%q'%s%s%s)", what,
+                                where, *args ? ", " : "", args,
+                                strstr(args, "mode='new'") ? g_parts : "");
     int rc = exec_sql(db, "open_table", sql);
     sqlite3_free(sql);
     if (rc != SQLITE_OK) {
@@ -884,10 +886,13 @@ int main(int argc, char **argv)
 {
     int kills = argc > 1 ? atoi(argv[1]) : 200;
     uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)time(NULL);
-    if (kills < 1) {
-        fprintf(stderr, "usage: %s [KILLS [SEED]]\n", argv[0]);
+    int parts = argc > 3 ? atoi(argv[3]) : 1;
+    if (kills < 1 || parts < 1) {
+        fprintf(stderr, "usage: %s [KILLS [SEED [PARTS]]]\n", argv[0]);
         return 2;
     }
+    if (parts > 1) snprintf(g_parts, sizeof g_parts, ", parts=%d", parts);
+    printf("# mappings in %d part%s\n", parts, parts > 1 ? "s" : "");
     signal(SIGPIPE, SIG_IGN);
     double t0 = now_ms();
     test_kill_holding_lock_in_transaction(0);

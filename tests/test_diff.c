@@ -908,13 +908,15 @@ static sqlite3 *open_db(void)
 #define CREATE_O "CREATE TABLE o(k INTEGER PRIMARY KEY, v)"
 #define CREATE_REF "CREATE TABLE t(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID"
 
+static int g_parts = 1; /* -p: parts of the mappings made (1: format 2) */
+
 /* Creates temp.t over side A's mapping on db (mode 'create' or 'open'). */
 static int attach_mapping(const sides *s, sqlite3 *db, const char *mode)
 {
     char sql[256];
     snprintf(sql, sizeof sql,
-             "CREATE VIRTUAL TABLE temp.t USING mmap(name='%s', size='%s', mode='%s')", s->name,
-             MAP_SIZE, mode);
+             "CREATE VIRTUAL TABLE temp.t USING mmap(name='%s', size='%s', mode='%s', parts=%d)",
+             s->name, MAP_SIZE, mode, g_parts);
     return must_exec(db, sql);
 }
 
@@ -1097,8 +1099,8 @@ static void print_repro(uint64_t seed, size_t at, size_t total, script *sc, fail
     buf_printf(&out, "--   mmap side:      .load %s\n", MMAP_EXT_PATH);
     buf_printf(&out,
                "--                   CREATE VIRTUAL TABLE temp.t USING mmap(name='repro', "
-               "size='%s');\n",
-               MAP_SIZE);
+               "size='%s', parts=%d);\n",
+               MAP_SIZE, g_parts);
     buf_printf(&out, "--   reference side: %s;\n", CREATE_REF);
     buf_printf(&out, "--   both sides:     %s;\n", CREATE_O);
     buf_printf(&out,
@@ -1274,11 +1276,14 @@ static int parse_args(int argc, char **argv, options *o)
             o->seeds = strtol(argv[++i], NULL, 10);
         } else if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
             o->count = strtol(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && strcmp(argv[i], "-p") == 0) {
+            g_parts = atoi(argv[++i]);
         } else if (i + 1 < argc && strcmp(argv[i], "-f") == 0) {
             o->file = argv[++i];
         } else {
             fprintf(stderr,
-                    "usage: %s [-s FIRST_SEED] [-n SEEDS] [-c STATEMENTS] [-v] [-f SCRIPT]\n",
+                    "usage: %s [-s FIRST_SEED] [-n SEEDS] [-c STATEMENTS] [-p PARTS] [-v] "
+                    "[-f SCRIPT]\n",
                     argv[0]);
             return -1;
         }

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test_store.c"
 
+#include <pthread.h>
 #include <sys/wait.h>
 
 #define NPARTS 4
@@ -362,6 +363,149 @@ static void test_parts_a_full_part_says_so_and_changes_nothing(void **state)
     mmkv_close(s);
 }
 
+/* Returns the part of key k in s. */
+static int part_of(mmkv *s, const mmkv_key *k)
+{
+    return (int)(((uint64_t)(uint32_t)key_hash(s->route_seed, k) * (uint32_t)s->nparts) >> 32);
+}
+
+/* Returns how many parts s holds locked. */
+static int parts_locked(mmkv *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nparts; i++) n += s->part[i]->locked;
+    return n;
+}
+
+/* Finds n keys "k<i>" of part want, from i = *next on; their texts go to
+** names (24 bytes each). */
+static void keys_of_part(mmkv *s, int want, int n, char (*names)[24], mmkv_key *keys)
+{
+    for (int i = 0, found = 0; found < n; i++) {
+        mmkv_key k = numbered_key(names[found], 24, i);
+        if (part_of(s, &k) == want) keys[found++] = k;
+    }
+}
+
+static void test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_keys_of_it(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 1000);
+    mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 0);
+    char names[4][24], other_name[24];
+    mmkv_key k[3], other;
+    keys_of_part(s, 1, 3, names, k);
+    keys_of_part(s, 2, 1, &other_name, &other);
+    mmkv_value v1 = v_int(1), v2 = v_int(2);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    assert_int_equal(mmkv_in_transaction(s), 1);
+    assert_int_equal(parts_locked(s), 0);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    put_ok(s, &k[1], &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(parts_locked(s), 1);
+    assert_int_equal(s->part[1]->locked, 1);
+    /* Another handle writes another part meanwhile, not this one. */
+    assert_int_equal(mmkv_put(t, &other, &v2, MMKV_PUT_REPLACE), MMKV_OK);
+    assert_int_equal(mmkv_put(t, &k[2], &v2, MMKV_PUT_REPLACE), MMKV_BUSY);
+    /* A read needs every part. */
+    expect_entry(s, &k[0], &v1);
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_put(t, &other, &v1, MMKV_PUT_REPLACE), MMKV_BUSY);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    assert_int_equal(parts_locked(s), 0);
+    expect_entry(t, &k[0], &v1);
+    expect_entry(t, &k[1], &v1);
+    expect_entry(t, &other, &v2);
+    /* Rolled back while it holds one part: nothing stays. */
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &k[2], &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    expect_missing(t, &k[2]);
+    /* A delete, an insert without replace, or a key of a second part
+    ** takes every part first. */
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    assert_int_equal(mmkv_del(s, &k[1]), MMKV_OK);
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    assert_int_equal(mmkv_put(s, &k[1], &v2, MMKV_PUT_INSERT), MMKV_OK);
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &k[1], &v2, MMKV_PUT_REPLACE);
+    put_ok(s, &other, &v2, MMKV_PUT_REPLACE);
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_entry(t, &k[1], &v2);
+    expect_check_ok(t);
+    mmkv_close(t);
+    mmkv_close(s);
+}
+
+/* A thread that holds part 0 of its own handle until told to let go. */
+struct holder {
+    mmkv *u;
+    volatile int taken, release;
+};
+
+static void *hold_part0(void *arg)
+{
+    struct holder *h = arg;
+    if (store_lock(h->u->part[0]) != MMKV_OK) return NULL;
+    __atomic_store_n(&h->taken, 1, __ATOMIC_SEQ_CST);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the other thread's escalation waits for this */
+    store_unlock(h->u->part[0]);
+    return NULL;
+}
+
+static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    char names[4][24];
+    mmkv_key k[4];
+    keys_of_part(s, NPARTS - 1, 4, names, k);
+    mmkv_value v1 = v_int(1), v2 = v_int(2), v3 = v_text("three", 5), v4 = v_int(4),
+               v0 = v_int(0);
+    put_ok(s, &k[0], &v0, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    put_ok(s, &k[1], &v2, MMKV_PUT_REPLACE);
+    size_t mark = mmkv_mark(s);
+    put_ok(s, &k[2], &v3, MMKV_PUT_REPLACE);
+    put_ok(s, &k[0], &v4, MMKV_PUT_REPLACE);
+    assert_int_equal(parts_locked(s), 1);
+    struct holder h = {u, 0, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_part0, &h), 0);
+    while (!__atomic_load_n(&h.taken, __ATOMIC_SEQ_CST)) sched_yield();
+    /* The read needs part 0, which the thread holds: the puts are undone,
+    ** every part is waited for in order, and the puts are done again. */
+    expect_missing(s, &k[3]);
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    expect_entry(s, &k[0], &v4);
+    expect_entry(s, &k[1], &v2);
+    expect_entry(s, &k[2], &v3);
+    /* The mark taken before the escalation still means the same point. */
+    assert_int_equal(mmkv_rollback_to(s, mark), MMKV_OK);
+    expect_entry(s, &k[0], &v1);
+    expect_entry(s, &k[1], &v2);
+    expect_missing(s, &k[2]);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_entry(u, &k[0], &v1);
+    expect_entry(u, &k[1], &v2);
+    expect_missing(u, &k[2]);
+    assert_int_equal(entries_of(u), 2);
+    expect_check_ok(u);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +518,8 @@ int main(void)
         T(test_parts_a_writer_dying_in_a_commit_across_parts_leaves_all_or_nothing),
         T(test_parts_a_damaged_part_table_is_refused_not_crashed),
         T(test_parts_a_full_part_says_so_and_changes_nothing),
+        T(test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_keys_of_it),
+        T(test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
