@@ -147,10 +147,10 @@ static void fn_info(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     json_string(s, where);
     sqlite3_str_appendf(s,
                         ",\"entries\":%llu,\"capacity\":%llu,\"used\":%llu,\"kv_bytes\":%llu,"
-                        "\"slots\":%llu,\"format\":%u,\"mode\":\"%s\"}",
+                        "\"slots\":%llu,\"format\":%u,\"parts\":%u,\"mode\":\"%s\"}",
                         (unsigned long long)st.entries, (unsigned long long)st.capacity,
                         (unsigned long long)st.used, (unsigned long long)st.kv_bytes,
-                        (unsigned long long)st.slots, st.format, modes[t->mode]);
+                        (unsigned long long)st.slots, st.format, st.parts, modes[t->mode]);
     char *json = sqlite3_str_finish(s);
     if (!json) {
         sqlite3_result_error_nomem(ctx);

@@ -108,7 +108,8 @@ typedef struct mmkv_stats {
     uint64_t used;     /* bytes taken by the header, entries, index and pending */
     uint64_t kv_bytes; /* bytes of keys and values of the entries */
     uint64_t slots;    /* slots of the hash index */
-    uint32_t format;   /* format version of the mapping */
+    uint32_t format;   /* format version of the mapping: 2, or 3 when split into parts */
+    uint32_t parts;    /* parts of the mapping (1 in format 2) */
 } mmkv_stats;
 
 typedef struct mmkv mmkv;

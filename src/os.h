@@ -66,6 +66,10 @@ int mmkv_os_flush(mmkv_os_map *m);
 /* Removes a named mapping.  Returns 1 if it existed, 0 if not, -1 on error. */
 int mmkv_os_unlink(const char *name);
 
+/* Prepares the locks of a mapping split into n parts of region bytes each
+** (each part's header has a lock word): on Windows, where a lock is a named
+** mutex, one mutex per part.  Returns 0, or -1 (see mmkv_os_errmsg). */
+int mmkv_os_set_parts(mmkv_os_map *m, unsigned n, uint64_t region);
 /* Initialises the lock word at lockmem (MMKV_OS_LOCK_BYTES bytes in the
 ** mapping).  Only while no other process can use it.  Returns 0 or -1. */
 int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem);

@@ -69,7 +69,12 @@ _Static_assert(sizeof(struct lock_owner) <= MMKV_OS_LOCK_BYTES, "owner fits its 
 struct mmkv_os_map {
     HANDLE file;     /* file mappings: the file; else INVALID_HANDLE_VALUE */
     HANDLE section;  /* the file-mapping object */
-    HANDLE lock;     /* the data lock (named mutex) */
+    HANDLE lock;     /* the data lock (named mutex); of part 0 in a split mapping */
+    HANDLE *plocks;  /* split mappings: the lock of each part (plocks[0] is lock) */
+    unsigned nparts;
+    uint64_t region; /* split mappings: bytes of each part */
+    unsigned perms;  /* for the security of the parts' locks */
+    wchar_t lock_name[160];
     HANDLE init;     /* the init lock (named mutex), while opening */
     HANDLE presence; /* file mappings: the users event */
     int init_held;   /* this handle holds the init lock */
@@ -510,6 +515,7 @@ static int open_named(struct mmkv_os_map *m, const char *name, int flags, uint64
     }
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
+    wcscpy(m->lock_name, o.lock);
     return rc;
 }
 
@@ -537,6 +543,7 @@ static int open_file_mapping(struct mmkv_os_map *m, const char *path, int flags,
     if (rc == MMKV_OK) rc = map_view(m, err, errsz);
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
+    wcscpy(m->lock_name, o.lock);
     return rc;
 }
 
@@ -556,6 +563,7 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
     }
     m->file = INVALID_HANDLE_VALUE;
     m->is_file = is_file;
+    m->perms = perms;
     snprintf(m->what, sizeof m->what, "%s", name);
     SECURITY_ATTRIBUTES *sa = attributes_for(perms, &sa_buf);
     if (is_file)
@@ -594,6 +602,8 @@ void mmkv_os_close(mmkv_os_map *m, int discard)
     if (m->base) UnmapViewOfFile(m->base);
     close_handle(m->section);
     close_handle(m->lock);
+    for (unsigned i = 1; m->plocks && i < m->nparts; i++) close_handle(m->plocks[i]);
+    free(m->plocks);
     close_handle(m->file);
     /* A discarded new section disappears with its last handle (the hold
     ** is dropped); a discarded new file is deleted. */
@@ -651,6 +661,42 @@ int mmkv_os_unlink(const char *name)
     return e == ERROR_FILE_NOT_FOUND ? 0 : -1;
 }
 
+/* Gives each part of a split mapping a named mutex of its own: the
+** mapping's lock name followed by ".part<i>" (part 0 keeps the lock). */
+int mmkv_os_set_parts(mmkv_os_map *m, unsigned n, uint64_t region)
+{
+    SECURITY_ATTRIBUTES sa_buf;
+    if (m->plocks) return 0;
+    HANDLE *p = calloc(n, sizeof *p);
+    if (!p) return fail_with(m->err, sizeof m->err, -1, "out of memory");
+    SECURITY_ATTRIBUTES *sa = attributes_for(m->perms, &sa_buf);
+    p[0] = m->lock;
+    int rc = 0;
+    for (unsigned i = 1; i < n && rc == 0; i++) {
+        wchar_t name[200];
+        swprintf(name, 200, L"%ls.part%u", m->lock_name, i);
+        if (!(p[i] = named_mutex(name, sa))) rc = fail_with(m->err, sizeof m->err, -1, "cannot create the lock of a part");
+    }
+    if (sa) LocalFree(sa->lpSecurityDescriptor);
+    if (rc) {
+        for (unsigned i = 1; i < n; i++) close_handle(p[i]);
+        free(p);
+        return rc;
+    }
+    m->plocks = p;
+    m->nparts = n;
+    m->region = region;
+    return 0;
+}
+
+/* Returns the mutex of the lock word at lockmem: its part's. */
+static HANDLE lock_of(mmkv_os_map *m, void *lockmem)
+{
+    if (!m->plocks) return m->lock;
+    uint64_t i = (uint64_t)((char *)lockmem - (char *)m->base) / m->region;
+    return i < m->nparts ? m->plocks[i] : m->lock;
+}
+
 /* Clears the lock slot (the holder record); the mutex itself is named. */
 int mmkv_os_lock_init(mmkv_os_map *m, void *lockmem)
 {
@@ -670,13 +716,14 @@ static void set_owner(struct lock_owner *w)
 int mmkv_os_lock(mmkv_os_map *m, void *lockmem, int timeout_ms)
 {
     struct lock_owner *w = lockmem;
-    DWORD r = wait_for(m->lock, timeout_ms);
+    HANDLE h = lock_of(m, lockmem);
+    DWORD r = wait_for(h, timeout_ms);
     switch (r) {
     case WAIT_OBJECT_0:
         /* Held already by this thread (through another handle)?  The
         ** mutex let us in again; an error-checking lock must not. */
         if (w->pid == (LONG)GetCurrentProcessId() && w->tid == (LONG)GetCurrentThreadId()) {
-            ReleaseMutex(m->lock);
+            ReleaseMutex(h);
             return MMKV_OS_DEADLOCK;
         }
         set_owner(w);
@@ -706,7 +753,7 @@ void mmkv_os_unlock(mmkv_os_map *m, void *lockmem)
     struct lock_owner *w = lockmem;
     InterlockedExchange(&w->pid, 0);
     InterlockedExchange(&w->tid, 0);
-    ReleaseMutex(m->lock);
+    ReleaseMutex(lock_of(m, lockmem));
 }
 
 /* Large pages on Windows need a privilege most users lack: plain

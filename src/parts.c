@@ -96,28 +96,12 @@ void parts_free(struct mmkv *s)
     s->nparts = 1;
 }
 
-#ifdef _WIN32
-/* The Windows lock is one named mutex per mapping: parts need one each,
-** which is not built yet. */
-int parts_create(struct mmkv *s, unsigned parts)
-{
-    return store_err(s, MMKV_INVALID, "parts=%u: mappings split into parts are not built on Windows",
-                     parts);
-}
-
-int parts_attach(struct mmkv *s, int sole)
-{
-    (void)sole;
-    return store_err(s, MMKV_FORMAT,
-                     "mapping %s is split into %u parts, which this build for Windows does not "
-                     "read",
-                     s->where, s->hdr->parts);
-}
-#else
 int parts_create(struct mmkv *s, unsigned parts)
 {
     uint64_t region = (s->cap / parts) & ~(uint64_t)4095;
     int rc = make_parts(s, parts, region);
+    if (rc == MMKV_OK && mmkv_os_set_parts(s->os, parts, region))
+        rc = store_err(s, MMKV_IOERR, "%s", mmkv_os_errmsg(s->os));
     /* Part 0 last: its magic, written last, makes the mapping ours. */
     for (uint32_t i = parts; rc == MMKV_OK && i-- > 0;) {
         rc = store_init(s->part[i], parts, i, region);
@@ -139,6 +123,8 @@ int parts_attach(struct mmkv *s, int sole)
                          "%llu bytes",
                          s->where, n, (unsigned long long)region, (unsigned long long)s->cap);
     int rc = make_parts(s, n, region);
+    if (rc == MMKV_OK && mmkv_os_set_parts(s->os, n, region))
+        rc = store_err(s, MMKV_IOERR, "%s", mmkv_os_errmsg(s->os));
     for (uint32_t i = 0; rc == MMKV_OK && i < n; i++) {
         struct mmkv *p = s->part[i];
         rc = store_check_header(p);
@@ -154,7 +140,6 @@ int parts_attach(struct mmkv *s, int sole)
     s->route_seed = h->seed;
     return rc;
 }
-#endif
 
 /* --- transactions --- */
 
@@ -521,6 +506,7 @@ int mmkv_stat(mmkv *s, mmkv_stats *st)
     }
     st->capacity = s->cap;
     st->format = MMKV_FORMAT_PARTS;
+    st->parts = (uint32_t)s->nparts;
     unlock_all(s);
     return rc;
 }

@@ -300,6 +300,7 @@ int part_stat(mmkv *s, mmkv_stats *st)
     st->kv_bytes = s->hdr->kv_bytes;
     st->slots = rc == MMKV_OK ? n : 0;
     st->format = s->hdr->version;
+    st->parts = 1;
     store_unlock(s);
     return rc;
 }

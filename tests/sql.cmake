@@ -6,7 +6,7 @@ target_link_libraries(sqlrun PRIVATE ${SQLITE3_LIBRARY})
 target_compile_definitions(sqlrun PRIVATE MMAP_EXT_PATH="$<TARGET_FILE:mmap>")
 add_dependencies(sqlrun mmap)
 
-set(SQLRUN_FILES basic types conflict transactions functions plan registration errors)
+set(SQLRUN_FILES basic types conflict transactions functions plan registration errors parts)
 foreach(sqlname ${SQLRUN_FILES})
   add_test(NAME sql_${sqlname} COMMAND sqlrun ${PROJECT_SOURCE_DIR}/sql/${sqlname}.sql)
   set_tests_properties(sql_${sqlname} PROPERTIES TIMEOUT 300)

@@ -23,23 +23,33 @@ static int mk_fail(struct bench_db *d, int rc, const char *what)
     return -1;
 }
 
-static void mk_name(const bench_cfg *c, char *out, size_t n)
+/* The mapping's name: "-c" for one part, "-c<parts>" for more. */
+static void mk_name_parts(const bench_cfg *c, unsigned parts, char *out, size_t n)
 {
-    snprintf(out, n, "bench-%s-c", c->tag);
+    if (parts > 1)
+        snprintf(out, n, "bench-%s-c%u", c->tag, parts);
+    else
+        snprintf(out, n, "bench-%s-c", c->tag);
 }
 
-static int mk_connect(const bench_cfg *c, int mode, struct bench_db **out)
+static void mk_name(const bench_cfg *c, char *out, size_t n)
+{
+    mk_name_parts(c, 1, out, n);
+}
+
+static int mk_connect_parts(const bench_cfg *c, int mode, unsigned parts, struct bench_db **out)
 {
     char name[96], *msg = NULL;
     struct bench_db *d = calloc(1, sizeof *d);
     *out = NULL;
     if (!d) return -1;
-    mk_name(c, name, sizeof name);
+    mk_name_parts(c, parts, name, sizeof name);
     mmkv_options o = mmkv_default_options();
     o.name = name;
     o.size = mapping_bytes(c);
     o.mode = mode;
     o.timeout_ms = 10000;
+    o.parts = parts;
     int rc = mmkv_open(&o, &d->s, &msg);
     if (rc) {
         fprintf(stderr, "bench: mmkv_open %s: %s\n", name, msg ? msg : mmkv_strerror(rc));
@@ -49,6 +59,11 @@ static int mk_connect(const bench_cfg *c, int mode, struct bench_db **out)
     }
     *out = d;
     return 0;
+}
+
+static int mk_connect(const bench_cfg *c, int mode, struct bench_db **out)
+{
+    return mk_connect_parts(c, mode, 1, out);
 }
 
 static int mk_create(const bench_cfg *c, struct bench_db **out)
@@ -154,3 +169,43 @@ const backend be_mmkv_c = {"mmkv-c",   "the store's C API (mmkv_get/mmkv_put), t
                            mk_begin,   mk_commit,
                            mk_scan,    NULL,
                            mk_space, 0};
+
+/* --- mmkv-cP: the same on a mapping split into BENCH_PARTS parts --- */
+
+static int mkp_create(const bench_cfg *c, struct bench_db **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/sqlite-mmap.bench-%s-c%d", c->tag, BENCH_PARTS);
+    cleanup_register(path);
+    return mk_connect_parts(c, MMKV_MODE_NEW, BENCH_PARTS, out);
+}
+
+static int mkp_open(const bench_cfg *c, struct bench_db **out)
+{
+    return mk_connect_parts(c, MMKV_MODE_OPEN, BENCH_PARTS, out);
+}
+
+static void mkp_destroy(const bench_cfg *c)
+{
+    char name[96];
+    mk_name_parts(c, BENCH_PARTS, name, sizeof name);
+    mmkv_unlink(name);
+}
+
+const backend be_mmkv_cp = {BENCH_PARTS_NAME("mmkv-c"),
+                            "the store's C API, mapping in parts (parts=" BENCH_PARTS_STR ")",
+                            1,
+                            0,
+                            NULL,
+                            mkp_create,
+                            mkp_open,
+                            mk_close,
+                            mkp_destroy,
+                            mk_get,
+                            mk_put,
+                            mk_del,
+                            mk_begin,
+                            mk_commit,
+                            mk_scan,
+                            NULL,
+                            mk_space, 1};

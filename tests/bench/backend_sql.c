@@ -188,15 +188,23 @@ static void mmap_name(const bench_cfg *c, char *out, size_t n)
     snprintf(out, n, "bench-%s", c->tag);
 }
 
-static int mmap_connect(const bench_cfg *c, const char *mode, bench_db **out)
+/* Attaches temp.kv to the mapping of c (split into `parts` parts when it
+** is created, and then named with a "-p<parts>" suffix). */
+static int mmap_connect_parts(const bench_cfg *c, const char *mode, int parts, bench_db **out)
 {
     char name[96], setup[400];
     mmap_name(c, name, sizeof name);
+    if (parts > 1) snprintf(name + strlen(name), sizeof name - strlen(name), "-p%d", parts);
     snprintf(setup, sizeof setup,
              "CREATE VIRTUAL TABLE temp.kv USING mmap(name='%s', size=%llu, mode=%s, "
-             "timeout=10000)",
-             name, (unsigned long long)mapping_bytes(c), mode);
+             "timeout=10000, parts=%d)",
+             name, (unsigned long long)mapping_bytes(c), mode, parts);
     return sql_open(":memory:", setup, 1, out);
+}
+
+static int mmap_connect(const bench_cfg *c, const char *mode, bench_db **out)
+{
+    return mmap_connect_parts(c, mode, 1, out);
 }
 
 static int mmap_create(const bench_cfg *c, bench_db **out)
@@ -261,6 +269,47 @@ const backend be_mmap_sql = {"mmap-sql",
                              sql_scan,
                              NULL,
                              mmap_space, 0};
+
+/* --- mmap-sqlP: the same on a mapping split into BENCH_PARTS parts --- */
+
+static int mmapp_create(const bench_cfg *c, bench_db **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/sqlite-mmap.bench-%s-p%d", c->tag, BENCH_PARTS);
+    cleanup_register(path);
+    return mmap_connect_parts(c, "new", BENCH_PARTS, out);
+}
+
+static int mmapp_open(const bench_cfg *c, bench_db **out)
+{
+    return mmap_connect_parts(c, "open", BENCH_PARTS, out);
+}
+
+static void mmapp_destroy(const bench_cfg *c)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/sqlite-mmap.bench-%s-p%d", c->tag, BENCH_PARTS);
+    unlink(path);
+}
+
+const backend be_mmap_sqlp = {BENCH_PARTS_NAME("mmap-sql"),
+                              "the mmap virtual table through SQL, mapping in parts (parts="
+                              BENCH_PARTS_STR ")",
+                              1,
+                              0,
+                              NULL,
+                              mmapp_create,
+                              mmapp_open,
+                              sql_close,
+                              mmapp_destroy,
+                              sql_get,
+                              sql_put,
+                              sql_del,
+                              sql_begin,
+                              sql_commit,
+                              sql_scan,
+                              NULL,
+                              mmap_space, 1};
 
 /* --- mem-sql --- */
 

@@ -101,7 +101,8 @@ static const backend be_harness = {
 
 static const backend *const all_backends[] = {
     &be_mmap_sql, &be_mem_sql, &be_wal_sql,   &be_array_sql, &be_array_txn_sql,
-    &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness,   &be_lock_floor};
+    &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness,   &be_lock_floor,
+    &be_mmap_sqlp, &be_mmkv_cp};
 #define NBACKENDS (int)(sizeof all_backends / sizeof all_backends[0])
 
 /* Options of a run. */
@@ -286,6 +287,7 @@ static void usage(void)
             "                  [--roles read,write,mix,rw,own]\n"
             "       mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]\n"
             "backends: mmap-sql mem-sql wal-sql array-sql mmkv-c lmdb lmdb-1txn\n"
+            "          (multi-process runs also: lock-floor, mmap-sql16 and mmkv-c16, 16 parts)\n"
             "workloads: lookup put-auto delete scan mix90/10 (a scan counts as one operation)\n");
     exit(2);
 }
@@ -559,7 +561,7 @@ static void phase_procs(const options *o, uint64_t n)
         for (int role = 0; role < 3; role++)
             for (int p = 0; role_on(o, roles[role]) && p < 3; p++)
                 for (int i = 0; i < nb; i++) {
-                    if (bes[i]->procs_only && role != ROLE_WRITE) continue; /* lock-floor */
+                    if (bes[i]->procs_only && role != ROLE_WRITE) continue; /* writers only */
                     if (mp_run(bes[i], &cfgs[i], procs[p], role, o->proc_seconds, &r))
                         die("%s: a worker failed", bes[i]->name);
                     record_mp(bes[i], role_names[role], n, procs[p], &r);

@@ -55,6 +55,11 @@ typedef struct backend {
 
 extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql, be_array_txn_sql;
 extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c, be_lock_floor;
+/* The parts of the mapping of the split-store backends (mmap-sql16, mmkv-c16). */
+#define BENCH_PARTS 16
+#define BENCH_PARTS_STR "16"
+#define BENCH_PARTS_NAME(base) base "16"
+extern const backend be_mmap_sqlp, be_mmkv_cp;
 
 /* --- helpers (bench.c) --- */
 extern int bench_in_child; /* set in worker processes: die() then _exits */

@@ -366,6 +366,19 @@ static void process_targets(uint64_t n)
            ratio_of("procs", "mmap-sql", "write", 2, "procs", "mmap-sql", "write", 1, n), 1.0, 0);
     target("2 writers, distinct keys: mmkv-c aggregate / 1 writer",
            ratio_of("procs", "mmkv-c", "write", 2, "procs", "mmkv-c", "write", 1, n), 1.0, 0);
+    target("2 writers, distinct keys: mmap-sql16 (16 parts) aggregate / 1 writer",
+           ratio_of("procs", "mmap-sql16", "write", 2, "procs", "mmap-sql16", "write", 1, n), 1.0,
+           0);
+    target("2 writers, distinct keys: mmkv-c16 (16 parts) aggregate / 1 writer",
+           ratio_of("procs", "mmkv-c16", "write", 2, "procs", "mmkv-c16", "write", 1, n), 1.0, 0);
+    target("2 writers, distinct keys: aggregate mmap-sql16 / wal-sql",
+           ratio_of("procs", "mmap-sql16", "write", 2, "procs", "wal-sql", "write", 2, n), 10, 0);
+    note("  16 parts: mmap-sql16 2 writers / mmap-sql (1 part) 1 writer",
+         ratio_of("procs", "mmap-sql16", "write", 2, "procs", "mmap-sql", "write", 1, n));
+    note("  16 parts: mmkv-c16 2 writers / mmkv-c (1 part) 1 writer",
+         ratio_of("procs", "mmkv-c16", "write", 2, "procs", "mmkv-c", "write", 1, n));
+    note("  16 parts: mmap-sql16 1 writer / mmap-sql 1 writer",
+         ratio_of("procs", "mmap-sql16", "write", 1, "procs", "mmap-sql", "write", 1, n));
     note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
          ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
     note("  split-store ceiling: mmap-sql, 2 writers on own stores / 1",
