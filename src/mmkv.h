@@ -85,6 +85,16 @@ typedef struct mmkv_options {
     unsigned parts;   /* parts of a created mapping (1-64, 0 = 1); see below */
 } mmkv_options;
 
+/* Parts.  A mapping created with parts = S > 1 is S stores of size/S bytes
+** (at least MMKV_MIN_SIZE each), each with its own lock; a key's part
+** follows from its hash.  A lookup, a put or a delete outside a transaction
+** locks only its key's part, so writers of different parts run at once; a
+** transaction (mmkv_begin) locks every part in ascending order and commits
+** on all of them atomically; mmkv_begin_deferred starts one that locks one
+** part for as long as it can.  Scans and mmkv_stat lock every part.  A part
+** can be full (MMKV_FULL) while others have room.  Opening an existing
+** mapping takes its parts from it (o->parts is then ignored). */
+
 /* A key: type MMKV_TEXT or MMKV_BLOB, n bytes at p (NUL bytes allowed). */
 typedef struct mmkv_key {
     int type;
