@@ -83,6 +83,8 @@ void mmkv_os_lock_repaired(mmkv_os_map *m, void *lockmem);
 /* Releases the lock. */
 void mmkv_os_unlock(mmkv_os_map *m, void *lockmem);
 
+/* A monotonic clock in milliseconds (for one deadline over several locks). */
+uint64_t mmkv_os_now_ms(void);
 /* 64 random bits for the hash seed of a new mapping. */
 uint64_t mmkv_os_random(void);
 

@@ -487,6 +487,13 @@ void mmkv_os_big_free(void *p, size_t n)
 #endif
 }
 
+uint64_t mmkv_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 uint64_t mmkv_os_random(void)
 {
     uint64_t r = 0;

@@ -662,7 +662,7 @@ int mmkv_os_unlink(const char *name)
 }
 
 /* Gives each part of a split mapping a named mutex of its own: the
-** mapping's lock name followed by ".part<i>" (part 0 keeps the lock). */
+** mapping's lock name followed by "#part<i>" (part 0 keeps the lock). */
 int mmkv_os_set_parts(mmkv_os_map *m, unsigned n, uint64_t region)
 {
     SECURITY_ATTRIBUTES sa_buf;
@@ -674,7 +674,7 @@ int mmkv_os_set_parts(mmkv_os_map *m, unsigned n, uint64_t region)
     int rc = 0;
     for (unsigned i = 1; i < n && rc == 0; i++) {
         wchar_t name[200];
-        swprintf(name, 200, L"%ls.part%u", m->lock_name, i);
+        swprintf(name, 200, L"%ls#part%u", m->lock_name, i); /* '#' is in no mapping name */
         if (!(p[i] = named_mutex(name, sa))) rc = fail_with(m->err, sizeof m->err, -1, "cannot create the lock of a part");
     }
     if (sa) LocalFree(sa->lpSecurityDescriptor);
@@ -773,6 +773,11 @@ void mmkv_os_big_free(void *p, size_t n)
 {
     (void)n;
     if (p) VirtualFree(p, 0, MEM_RELEASE);
+}
+
+uint64_t mmkv_os_now_ms(void)
+{
+    return (uint64_t)GetTickCount64();
 }
 
 /* 64 random bits from the CRT's rand_s (RtlGenRandom). */

@@ -13,7 +13,8 @@
 **
 **   - A lookup, or a change outside a transaction, takes its key's part.
 **   - A transaction (mmkv_begin) takes every part, in ascending order, so
-**     no two transactions can wait for each other.  Its changes are logged
+**     no two transactions can wait for each other; one deadline, the
+**     handle's timeout from the first wait, bounds the waits for them all.  Its changes are logged
 **     per part; a mark is the length of the whole's log of (part, that
 **     part's log length), and rolling back to it undoes part by part.
 **   - A scan or mmkv_stat takes every part in ascending order first, so it
@@ -25,6 +26,15 @@
 **     part whose writer died is rolled forward if its xtxn equals part 0's
 **     xcommit (recover.c), and back otherwise.  xcommit changes only while
 **     every part is held, so a process recovering one part reads it still.
+**   - A deferred transaction (mmkv_begin_deferred) holds one part while it
+**     only replaces keys of it, and takes every part at its first other
+**     call (escalate).  If it then has to undo its puts, release its part
+**     and take every part in order, and does not get them in time, it puts
+**     its puts back in their part and that call fails with MMKV_BUSY,
+**     changing nothing.  If it cannot do the puts again (the part filled
+**     up meanwhile), it fails as a whole: its parts are rolled back, and
+**     every later call but mmkv_rollback returns the error, so nothing it
+**     reported done is lost unseen.
 */
 #include "store_int.h"
 
@@ -68,7 +78,7 @@ static struct mmkv *new_part(struct mmkv *s, uint32_t i, uint64_t region)
     p->nparts = 1;
     p->xcommit = &s->hdr->xcommit;
     p->is_file = s->is_file;
-    memcpy(p->where, s->where, sizeof p->where);
+    snprintf(p->where, sizeof p->where, "%.4096s (part %u)", s->where, i + 1);
     return p;
 }
 
@@ -128,6 +138,9 @@ int parts_attach(struct mmkv *s, int sole)
     for (uint32_t i = 0; rc == MMKV_OK && i < n; i++) {
         struct mmkv *p = s->part[i];
         rc = store_check_header(p);
+        if (rc == MMKV_FORMAT) /* part 0 says the mapping is ours */
+            return store_err(s, MMKV_CORRUPT,
+                             "mapping %s is corrupt: part %u has no valid header", s->where, i + 1);
         if (rc) return from_part(s, p, rc);
         if (p->hdr->parts != n || p->hdr->part_no != i || p->hdr->region != region)
             return store_err(s, MMKV_CORRUPT, "mapping %s is corrupt: bad header of part %u",
@@ -153,22 +166,50 @@ size_t mmkv_mark(mmkv *s)
     return s->nparts > 1 ? s->nx : s->nops;
 }
 
-/* Takes every part not held yet, in ascending order, each in a transaction
-** (parts the whole holds already are skipped, so the order holds).  On
-** failure gives back the parts it took and returns the error. */
-static int take_all(struct mmkv *s, int skip)
+/* Milliseconds left until deadline (0 if passed). */
+static int ms_left(uint64_t deadline)
 {
-    for (int i = 0; i < s->nparts; i++) {
-        if (i == skip) continue;
-        int rc = part_begin(s->part[i]);
+    uint64_t now = mmkv_os_now_ms();
+    return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Takes part p's lock, in a transaction of p if txn, waiting at most ms.
+** A timeout's message gives the whole's timeout, which the wait is part of. */
+static int take_part(struct mmkv *s, struct mmkv *p, int txn, int ms)
+{
+    int wait = p->timeout_ms;
+    p->timeout_ms = ms;
+    int rc = txn ? part_begin(p) : store_lock(p);
+    p->timeout_ms = wait;
+    if (rc == MMKV_BUSY && strncmp(p->err, "timed out", 9) == 0)
+        return store_err(s, rc, "timed out after %d ms waiting for the lock of mapping %s",
+                         s->timeout_ms, p->where);
+    return rc ? from_part(s, p, rc) : MMKV_OK;
+}
+
+/* Takes parts [from, to) in ascending order, each in a transaction if txn,
+** by the deadline.  On failure gives back those it took and returns the
+** error. */
+static int take_range(struct mmkv *s, int from, int to, int txn, uint64_t deadline)
+{
+    for (int i = from; i < to; i++) {
+        int rc = take_part(s, s->part[i], txn, ms_left(deadline));
         if (rc) {
-            from_part(s, s->part[i], rc);
-            while (i-- > 0)
-                if (i != skip) part_rollback(s->part[i]);
+            while (i-- > from)
+                if (txn)
+                    part_rollback(s->part[i]);
+                else
+                    store_unlock(s->part[i]);
             return rc;
         }
     }
     return MMKV_OK;
+}
+
+/* Takes every part, each in a transaction, within the handle's timeout. */
+static int take_all(struct mmkv *s)
+{
+    return take_range(s, 0, s->nparts, 1, mmkv_os_now_ms() + (uint64_t)s->timeout_ms);
 }
 
 int mmkv_begin(mmkv *s)
@@ -176,7 +217,7 @@ int mmkv_begin(mmkv *s)
     if (s->nparts == 1) return part_begin(s);
     if (s->in_txn) return store_err(s, MMKV_INVALID, "a transaction is already open");
     if (s->readonly) return store_err(s, MMKV_READONLY, "mapping %s is read-only", s->where);
-    int rc = take_all(s, -1);
+    int rc = take_all(s);
     if (rc) return rc;
     s->in_txn = 1;
     s->nx = 0;
@@ -203,44 +244,54 @@ struct redo {
     mmkv_value v;
 };
 
-/* Copies the puts of the deferred transaction (all in part h, one record
-** each, found through the whole's log) into one allocation, *out: an array
-** of s->nx redo entries followed by their bytes. */
+/* Returns the offset of the record that put j of the deferred transaction
+** laid in part h (its log's insert), or 0. */
+static uint64_t put_record(const struct mmkv *s, const struct mmkv *h, size_t j)
+{
+    size_t end = j + 1 < s->nx ? s->xops[j + 1].before : h->nops;
+    uint64_t off = 0;
+    for (size_t o = s->xops[j].before; o < end && o < h->nops; o++)
+        if (h->ops[o].kind == OP_INS) off = (uint64_t)h->ops[o].unit * 8;
+    return off;
+}
+
+/* Copies the puts of the deferred transaction (all in part h) into one
+** allocation, *out: an array of s->nx redo entries followed by their
+** bytes.  The records are read twice, to size and to copy; the mapping is
+** not trusted, so the second reading must fit the first one's room. */
 static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
 {
-    size_t n = s->nx, bytes = n * sizeof(struct redo);
-    uint64_t *offs = malloc((n ? n : 1) * sizeof *offs);
-    struct rec r;
+    size_t n = s->nx, room = 0, used = 0;
+    struct redo *d = NULL;
     *out = NULL;
-    if (!offs) return store_err(s, MMKV_NOMEM, "out of memory");
-    for (size_t j = 0; j < n; j++) {
-        size_t end = j + 1 < n ? s->xops[j + 1].before : h->nops;
-        offs[j] = 0;
-        for (size_t o = s->xops[j].before; o < end; o++)
-            if (h->ops[o].kind == OP_INS) offs[j] = (uint64_t)h->ops[o].unit * 8;
-        if (!offs[j] || rec_decode(h, offs[j], &r)) {
-            free(offs);
-            return store_corrupt(s, "record of a deferred put");
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = 0; j < n; j++) {
+            struct rec r;
+            uint64_t off = put_record(s, h, j);
+            if (!off || rec_decode(h, off, &r) != MMKV_OK ||
+                (pass == 1 && (size_t)r.key.n + r.val.n > room - used)) {
+                free(d);
+                return store_corrupt(s, "record of a deferred put");
+            }
+            if (pass == 0) {
+                room += (size_t)r.key.n + r.val.n;
+                continue;
+            }
+            char *at = (char *)(d + n) + used;
+            d[j].k = r.key;
+            d[j].v = r.val;
+            d[j].k.p = at;
+            if (r.key.n) memcpy(at, r.key.p, r.key.n);
+            used += r.key.n;
+            if (r.val.type == MMKV_TEXT || r.val.type == MMKV_BLOB) {
+                d[j].v.p = at + r.key.n;
+                if (r.val.n) memcpy(at + r.key.n, r.val.p, r.val.n);
+                used += r.val.n;
+            }
         }
-        bytes += r.key.n + r.val.n;
+        if (pass == 0 && !(d = malloc(n * sizeof *d + room + 1)))
+            return store_err(s, MMKV_NOMEM, "out of memory");
     }
-    struct redo *d = malloc(bytes);
-    char *at = (char *)(d + n);
-    for (size_t j = 0; d && j < n; j++) {
-        rec_decode(h, offs[j], &r);
-        d[j].k = r.key;
-        d[j].v = r.val;
-        d[j].k.p = at;
-        if (r.key.n) memcpy(at, r.key.p, r.key.n);
-        at += r.key.n;
-        if (r.val.type == MMKV_TEXT || r.val.type == MMKV_BLOB) {
-            d[j].v.p = at;
-            if (r.val.n) memcpy(at, r.val.p, r.val.n);
-            at += r.val.n;
-        }
-    }
-    free(offs);
-    if (!d) return store_err(s, MMKV_NOMEM, "out of memory");
     *out = d;
     return MMKV_OK;
 }
@@ -253,57 +304,83 @@ static void give_back(struct mmkv *s, int from, int to)
 
 int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags);
 
+/* Fails a deferred transaction that undid its puts and could not do them
+** again (rc, with the cause in s->err): every part it holds is rolled back,
+** and from now on every call but mmkv_rollback returns rc. */
+static int fail_txn(struct mmkv *s, int rc)
+{
+    char cause[sizeof s->failmsg - 80];
+    snprintf(cause, sizeof cause, "%.500s", s->err);
+    for (int i = 0; i < s->nparts; i++)
+        if (s->part[i]->in_txn) part_rollback(s->part[i]);
+    s->lazy = 2;
+    s->held = -1;
+    s->nx = 0;
+    s->failed = rc;
+    snprintf(s->failmsg, sizeof s->failmsg, "the transaction was rolled back: %s", cause);
+    return store_err(s, rc, "%s", s->failmsg);
+}
+
+/* How long a deferred transaction tries a part below the one it holds
+** before it undoes its puts to take the parts in order (ms). */
+#define TRY_BELOW_MS 1
+
 /* Turns a deferred transaction into one that holds every part, before a
 ** call that needs more than the part it holds.  Parts above the held one
-** may be waited for (ascending order cannot deadlock); one below may only
-** be tried.  If one below is busy, the held part's puts are saved and
-** undone, the part released, every part taken in order and the puts done
-** again: nothing was read under the lock, so doing them later gives the
-** outcome they would have had then. */
+** may be waited for (ascending order cannot deadlock); one below is only
+** tried for TRY_BELOW_MS.  If one below stays busy, the held part's puts
+** are saved and undone, the part released, every part taken in order and
+** the puts done again: nothing was read under the lock, so doing them
+** later gives the outcome they would have had then.  One deadline, the
+** handle's timeout, bounds the whole. */
 static int escalate(struct mmkv *s)
 {
+    if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
+    uint64_t deadline = mmkv_os_now_ms() + (uint64_t)s->timeout_ms;
     int h = s->held, rc = MMKV_OK, i;
     if (h < 0) {
-        rc = take_all(s, -1);
+        rc = take_range(s, 0, s->nparts, 1, deadline);
         if (rc == MMKV_OK) s->lazy = 0;
         return rc;
     }
-    for (i = 0; i < h; i++) {
-        struct mmkv *p = s->part[i];
-        int wait = p->timeout_ms;
-        p->timeout_ms = 0;
-        rc = part_begin(p);
-        p->timeout_ms = wait;
-        if (rc) break;
-    }
+    for (i = 0; i < h && rc == MMKV_OK; i++)
+        rc = take_part(s, s->part[i], 1, TRY_BELOW_MS < s->timeout_ms ? TRY_BELOW_MS : s->timeout_ms);
     if (rc == MMKV_OK) {
-        for (i = h + 1; i < s->nparts; i++)
-            if ((rc = part_begin(s->part[i])) != MMKV_OK) break;
+        rc = take_range(s, h + 1, s->nparts, 1, deadline);
         if (rc == MMKV_OK) {
             s->lazy = 0;
             return MMKV_OK;
         }
-        from_part(s, s->part[i], rc);
-        give_back(s, h + 1, i);
         give_back(s, 0, h);
         return rc; /* still deferred, holding h and its puts */
     }
-    give_back(s, 0, i);
-    if (rc != MMKV_BUSY) return from_part(s, s->part[i], rc);
+    give_back(s, 0, i - 1);
+    if (rc != MMKV_BUSY) return rc;
     struct mmkv *ph = s->part[h];
     struct redo *d;
     size_t n = s->nx;
-    if ((rc = save_puts(s, ph, &d)) != MMKV_OK) return rc;
+    if ((rc = save_puts(s, ph, &d)) != MMKV_OK) return rc; /* still deferred, holding h */
     rc = part_rollback(ph);
     if (rc) from_part(s, ph, rc);
     s->nx = 0;
-    s->held = -1; /* holding nothing: until take_all succeeds, still deferred */
-    if (rc == MMKV_OK) rc = take_all(s, -1);
-    if (rc == MMKV_OK) s->lazy = 0;
+    s->held = -1;
+    int busy = 0;
+    if (rc == MMKV_OK) rc = take_range(s, 0, s->nparts, 1, deadline);
+    if (rc == MMKV_OK) {
+        s->lazy = 0;
+    } else if (rc == MMKV_BUSY) {
+        /* Every part was not had in time: put the puts back in their part
+        ** alone (waiting for it holds nothing) and fail this call only. */
+        busy = 1;
+        memcpy(s->failmsg, s->err, sizeof s->failmsg - 1);
+        s->failmsg[sizeof s->failmsg - 1] = 0;
+        rc = MMKV_OK;
+    }
     for (size_t j = 0; j < n && rc == MMKV_OK; j++)
         rc = mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_REPLACE);
     free(d);
-    return rc;
+    if (rc) return fail_txn(s, rc);
+    return busy ? store_err(s, MMKV_BUSY, "%s", s->failmsg) : MMKV_OK;
 }
 
 /* Ends the whole's transaction after its parts have ended theirs. */
@@ -320,6 +397,11 @@ int mmkv_commit(mmkv *s)
     if (s->nparts == 1) return part_commit(s);
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     int changed = 0, rc = MMKV_OK;
+    if (s->lazy == 2) { /* failed: rolled back already */
+        rc = store_err(s, s->failed, "%s", s->failmsg);
+        end_whole(s);
+        return rc;
+    }
     if (s->lazy) { /* a deferred transaction holds one part or none */
         if (s->held >= 0 && (rc = part_commit(s->part[s->held])) != MMKV_OK)
             from_part(s, s->part[s->held], rc);
@@ -363,6 +445,7 @@ int mmkv_rollback_to(mmkv *s, size_t mark)
 {
     if (s->nparts == 1) return part_rollback_to(s, mark);
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
+    if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
     while (s->nx > mark) {
         const struct xop *x = &s->xops[s->nx - 1];
         struct mmkv *p = s->part[x->part];
@@ -411,6 +494,7 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     if (rc) return rc;
     uint32_t i = route(s, k);
     if (s->lazy) {
+        if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
         if (s->held < 0 && (flags & MMKV_PUT_REPLACE)) {
             if ((rc = part_begin(s->part[i])) != MMKV_OK) return from_part(s, s->part[i], rc);
             s->held = (int)i;
@@ -451,19 +535,11 @@ int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *b
     return rc && rc != MMKV_NOTFOUND ? from_part(s, p, rc) : rc;
 }
 
-/* Takes every part not held yet, in ascending order.  On failure releases
-** what it took and returns the error. */
+/* Takes every part's lock (those a transaction holds are taken already),
+** in ascending order, within the handle's timeout. */
 static int lock_all(struct mmkv *s)
 {
-    for (int i = 0; i < s->nparts; i++) {
-        int rc = store_lock(s->part[i]);
-        if (rc) {
-            from_part(s, s->part[i], rc);
-            while (i-- > 0) store_unlock(s->part[i]);
-            return rc;
-        }
-    }
-    return MMKV_OK;
+    return take_range(s, 0, s->nparts, 0, mmkv_os_now_ms() + (uint64_t)s->timeout_ms);
 }
 
 /* Releases every part that no transaction holds. */
@@ -520,33 +596,48 @@ uint64_t mmkv_estimate(mmkv *s)
     return n;
 }
 
+/* Appends report `one` of part i to *all (*len bytes so far), each of its
+** lines prefixed with the part's number.  Returns MMKV_OK or MMKV_NOMEM. */
+static int add_report(char **all, size_t *len, int i, const char *one)
+{
+    size_t lines = 1;
+    for (const char *c = one; *c; c++) lines += *c == '\n';
+    size_t cap = *len + strlen(one) + lines * 16 + 1;
+    char *p = realloc(*all, cap);
+    if (!p) return MMKV_NOMEM;
+    *all = p;
+    for (const char *line = one; line;) {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        *len += (size_t)snprintf(p + *len, cap - *len, "%spart %d: %.*s", *len ? "\n" : "", i + 1,
+                                 n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    return MMKV_OK;
+}
+
 int mmkv_check(mmkv *s, char **report)
 {
     if (s->nparts == 1) return part_check(s, report);
     *report = NULL;
-    int rc0 = need_all(s);
-    if (rc0) return rc0;
+    int rc = need_all(s);
+    if (rc) return rc;
     size_t len = 0;
     char *all = NULL;
     for (int i = 0; i < s->nparts; i++) {
         char *one = NULL;
-        int rc = part_check(s->part[i], &one);
+        s->part[i]->err[0] = 0;
+        rc = part_check(s->part[i], &one);
+        if (rc == MMKV_OK && strcmp(one, "ok") != 0 && add_report(&all, &len, i, one))
+            rc = store_err(s, MMKV_NOMEM, "out of memory");
+        else if (rc)
+            rc = s->part[i]->err[0] ? from_part(s, s->part[i], rc)
+                                    : store_err(s, rc, "%s", mmkv_strerror(rc));
+        free(one);
         if (rc) {
             free(all);
-            return from_part(s, s->part[i], rc);
+            return rc;
         }
-        if (strcmp(one, "ok") != 0) {
-            size_t n = strlen(one) + 32;
-            char *p = realloc(all, len + n);
-            if (!p) {
-                free(one);
-                free(all);
-                return store_err(s, MMKV_NOMEM, "out of memory");
-            }
-            all = p;
-            len += (size_t)snprintf(all + len, n, "%spart %d: %s", len ? "\n" : "", i + 1, one);
-        }
-        free(one);
     }
     if (!all && !(all = malloc(3))) return store_err(s, MMKV_NOMEM, "out of memory");
     if (!len) memcpy(all, "ok", 3);

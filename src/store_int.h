@@ -100,9 +100,9 @@ struct mmkv_hdr {
     /* offset 704 */
     unsigned char lock[MMKV_OS_LOCK_BYTES];
 };
-#define EPOCH_COMMITS 8u
+#define EPOCH_COMMITS 8u /* STAMP_MOD / 2: see read.c */
 #define MMKV_FORMAT_PARTS 3 /* the format of a mapping split into parts */
-#define MAX_PARTS 64u /* STAMP_MOD / 2: see read.c */
+#define MAX_PARTS 64u
 
 _Static_assert(sizeof(struct mmkv_hdr) <= HDR_SIZE, "header fits its page");
 _Static_assert(offsetof(struct mmkv_hdr, seq) == 64 && offsetof(struct mmkv_hdr, commits) == 128 &&
@@ -158,8 +158,11 @@ struct mmkv {
     const uint64_t *xcommit; /* a part's: part 0's xcommit, NULL in format 2 */
     struct xop *xops;        /* the whole's: the changes of its open transaction */
     size_t nx, capx;
-    int lazy;                /* the whole's: a deferred transaction holds at most part `held` */
+    int lazy;                /* the whole's: 1 while a deferred transaction holds at most part
+                                `held`; 2 once it failed (see parts.c) */
     int held;                /* ... that part, or -1 for none yet */
+    int failed;              /* the error of a failed deferred transaction */
+    char failmsg[600];       /* and its message */
     char where[4200]; /* "alpha" or the file path, for messages */
     int is_file;
     char err[4400];

@@ -238,10 +238,8 @@ static int full_err(struct mmkv *s)
 {
     if (s->xcommit)
         return store_err(s, MMKV_FULL,
-                         "mapping %s is full: the key's part (%u of %u, %llu bytes, %llu entries) "
-                         "has no room",
-                         s->where, s->hdr->part_no + 1, s->hdr->parts, (unsigned long long)s->cap,
-                         (unsigned long long)s->hdr->entries);
+                         "mapping %s is full: the key's part has no room (%llu bytes, %llu entries)",
+                         s->where, (unsigned long long)s->cap, (unsigned long long)s->hdr->entries);
     return store_err(s, MMKV_FULL, "mapping %s is full (capacity %llu bytes, %llu entries)",
                      s->where, (unsigned long long)s->cap, (unsigned long long)s->hdr->entries);
 }

@@ -314,7 +314,7 @@ static void damage_and_expect_refused(fixture *f, uint64_t at, const void *bytes
     memcpy(b + at, bytes, n);
     write_all(f->file, b, len);
     free(b);
-    expect_rejected(NULL, f->file, MMKV_CORRUPT, MMKV_FORMAT);
+    expect_rejected(NULL, f->file, MMKV_CORRUPT, MMKV_CORRUPT);
     unlink(f->file);
 }
 
@@ -443,21 +443,48 @@ static void test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_k
     mmkv_close(s);
 }
 
-/* A thread that holds part 0 of its own handle until told to let go. */
+/* A thread that holds part 0 of its own handle for hold_ms; if fill_part
+** is not negative, after 100 ms it fills that part with 2000-byte blobs
+** until it is full (the other thread has released it by then). */
 struct holder {
     mmkv *u;
-    volatile int taken, release;
+    volatile int taken;
+    int hold_ms, fill_part;
 };
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
 
 static void *hold_part0(void *arg)
 {
     struct holder *h = arg;
     if (store_lock(h->u->part[0]) != MMKV_OK) return NULL;
     __atomic_store_n(&h->taken, 1, __ATOMIC_SEQ_CST);
-    struct timespec ts = {0, 200 * 1000 * 1000};
-    nanosleep(&ts, NULL); /* the other thread's escalation waits for this */
+    if (h->fill_part >= 0) {
+        static unsigned char blob[2000];
+        char kb[24];
+        sleep_ms(100);
+        for (int i = 0, rc = MMKV_OK; rc != MMKV_FULL && i < 100000; i++) {
+            mmkv_key k = numbered_key(kb, sizeof kb, 500000 + i);
+            mmkv_value v = v_blob(blob, sizeof blob);
+            if (part_of(h->u, &k) == h->fill_part) rc = mmkv_put(h->u, &k, &v, MMKV_PUT_REPLACE);
+        }
+        sleep_ms(h->hold_ms > 100 ? h->hold_ms - 100 : 0);
+    } else {
+        sleep_ms(h->hold_ms); /* the other thread's escalation waits for this */
+    }
     store_unlock(h->u->part[0]);
     return NULL;
+}
+
+/* Starts a holder thread and waits until it holds part 0. */
+static void start_holder(pthread_t *th, struct holder *h)
+{
+    assert_int_equal(pthread_create(th, NULL, hold_part0, h), 0);
+    while (!__atomic_load_n(&h->taken, __ATOMIC_SEQ_CST)) sched_yield();
 }
 
 static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy(
@@ -479,10 +506,9 @@ static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_
     put_ok(s, &k[2], &v3, MMKV_PUT_REPLACE);
     put_ok(s, &k[0], &v4, MMKV_PUT_REPLACE);
     assert_int_equal(parts_locked(s), 1);
-    struct holder h = {u, 0, 0};
+    struct holder h = {u, 0, 200, -1};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, hold_part0, &h), 0);
-    while (!__atomic_load_n(&h.taken, __ATOMIC_SEQ_CST)) sched_yield();
+    start_holder(&th, &h);
     /* The read needs part 0, which the thread holds: the puts are undone,
     ** every part is waited for in order, and the puts are done again. */
     expect_missing(s, &k[3]);
@@ -506,6 +532,86 @@ static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_
     mmkv_close(s);
 }
 
+/* A deferred transaction holding the top part, whose escalation meets part
+** 0 held by another thread for hold_ms while (if fill) that thread fills
+** the top part.  Returns the handle s, its keys in k (names in names). */
+static mmkv *escalate_against_holder(fixture *f, int timeout_ms, int hold_ms, int fill, mmkv **u,
+                                     char (*names)[24], mmkv_key *k, mmkv_key *other,
+                                     char *other_name, int want)
+{
+    mmkv *s = open_parts(f, 0, 4 * SIZE_64K, NPARTS, timeout_ms);
+    *u = open_parts(f, 0, 4 * SIZE_64K, NPARTS, 3000);
+    keys_of_part(s, NPARTS - 1, 2, names, k);
+    keys_of_part(s, 0, 1, (char(*)[24])other_name, other);
+    static unsigned char big[2000];
+    mmkv_value v1 = v_int(1), vb = v_blob(big, sizeof big);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    put_ok(s, &k[1], &vb, MMKV_PUT_REPLACE);
+    struct holder h = {*u, 0, hold_ms, fill ? NPARTS - 1 : -1};
+    pthread_t th;
+    start_holder(&th, &h);
+    assert_int_equal(mmkv_get(s, other, NULL, NULL, NULL), want);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    return s;
+}
+
+/* Not every part in time: the call fails with MMKV_BUSY and changes
+** nothing; the transaction goes on with its puts. */
+static void test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *u, *s;
+    char names[2][24], other_name[24];
+    mmkv_key k[2], other;
+    s = escalate_against_holder(f, 200, 500, 0, &u, names, k, &other, other_name, MMKV_BUSY);
+    assert_non_null(strstr(mmkv_errmsg(s), "timed out after 200 ms"));
+    assert_int_equal(mmkv_in_transaction(s), 1);
+    assert_int_equal(parts_locked(s), 1);
+    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_NOTFOUND);
+    assert_int_equal(parts_locked(s), NPARTS);
+    mmkv_value v1 = v_int(1);
+    expect_entry(s, &k[0], &v1);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_entry(u, &k[0], &v1);
+    assert_int_equal(mmkv_get(u, &k[1], NULL, NULL, NULL), MMKV_OK);
+    expect_check_ok(u);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
+/* The part filled up while the puts were undone: they cannot be done
+** again, so the transaction fails as a whole; every later call says so,
+** its commit too, and none of its puts is found. */
+static void test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole(void **state)
+{
+    fixture *f = *state;
+    mmkv *u, *s;
+    char names[2][24], other_name[24];
+    mmkv_key k[2], other;
+    s = escalate_against_holder(f, 3000, 300, 1, &u, names, k, &other, other_name, MMKV_FULL);
+    assert_non_null(strstr(mmkv_errmsg(s), "the transaction was rolled back"));
+    mmkv_value v1 = v_int(1);
+    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_FULL);
+    assert_int_equal(mmkv_put(s, &other, &v1, MMKV_PUT_REPLACE), MMKV_FULL);
+    assert_int_equal(mmkv_rollback_to(s, 0), MMKV_FULL);
+    assert_int_equal(mmkv_commit(s), MMKV_FULL);
+    assert_int_equal(mmkv_in_transaction(s), 0);
+    assert_int_equal(parts_locked(s), 0);
+    expect_missing(u, &k[0]);
+    expect_missing(u, &k[1]);
+    expect_missing(u, &other);
+    /* The handle works again. */
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &other, &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_entry(u, &other, &v1);
+    expect_check_ok(u);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +626,8 @@ int main(void)
         T(test_parts_a_full_part_says_so_and_changes_nothing),
         T(test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_keys_of_it),
         T(test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy),
+        T(test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts),
+        T(test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
