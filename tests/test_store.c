@@ -2652,6 +2652,47 @@ static void test_store_random_damage_anywhere_never_crashes(void **state)
 
 /* ------------------------------------------------------------------ */
 
+/* A mapping in parts has a lock per part, on every platform: a part held
+** through one handle blocks that part only.  (The split store's own tests,
+** which need fork and threads, are in test_parts.c.) */
+static void test_store_each_part_of_a_split_mapping_has_its_own_lock(void **state)
+{
+    fixture *f = *state;
+    mmkv_options o = mmkv_default_options();
+    mmkv *s, *t;
+    o.name = f->name;
+    o.parts = 4;
+    o.timeout_ms = 0;
+    assert_int_equal(mmkv_open(&o, &s, NULL), MMKV_OK);
+    assert_int_equal(mmkv_open(&o, &t, NULL), MMKV_OK);
+    assert_int_equal(s->nparts, 4);
+    char kb[32];
+    int held = -1, same = 0, other = 0;
+    for (int i = 0; i < 200; i++) {
+        mmkv_key k = numbered_key(kb, sizeof kb, i);
+        uint32_t p = (uint32_t)(((uint64_t)(uint32_t)key_hash(s->route_seed, &k) * 4) >> 32);
+        if (held < 0) {
+            held = (int)p;
+            assert_int_equal(store_lock(s->part[held]), MMKV_OK);
+        }
+        mmkv_value v = v_int(i);
+        int rc = mmkv_put(t, &k, &v, MMKV_PUT_REPLACE);
+        if ((int)p == held) {
+            assert_int_equal(rc, MMKV_BUSY);
+            same++;
+        } else {
+            assert_int_equal(rc, MMKV_OK);
+            other++;
+        }
+    }
+    assert_true(same > 10 && other > 100);
+    store_unlock(s->part[held]);
+    assert_int_equal(entries_of(s), (uint64_t)other);
+    expect_check_ok(s);
+    mmkv_close(t);
+    mmkv_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2729,6 +2770,7 @@ int main(void)
         T(test_store_file_of_zero_bytes_of_full_size_is_rejected),
         T(test_store_file_with_a_wrong_magic_is_rejected_with_format),
         T(test_store_file_of_another_format_version_is_rejected_with_format),
+        T(test_store_each_part_of_a_split_mapping_has_its_own_lock),
         T(test_store_truncated_file_is_rejected_and_unchanged),
         T(test_store_named_mapping_of_random_bytes_is_rejected_and_unchanged),
         T(test_store_damaged_index_slots_are_reported_not_crashed),
