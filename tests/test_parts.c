@@ -612,6 +612,59 @@ static void test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_wh
     mmkv_close(s);
 }
 
+/* Two processes run deferred transactions that each replace a key of a
+** high part and then one of a low part (the second takes every part, and
+** finds the low part often busy: undo, wait in order, redo), 3000 times
+** each, in opposite part orders: both finish, no call fails, and every key
+** holds its writer's last value. */
+static void test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
+    char names[4][4][24];
+    mmkv_key k[4][4];
+    for (int p = 0; p < NPARTS; p++) keys_of_part(s, p, 4, names[p], k[p]);
+    pid_t pid[2];
+    for (int c = 0; c < 2; c++) {
+        pid[c] = fork();
+        assert_true(pid[c] >= 0);
+        if (pid[c] == 0) {
+            mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
+            /* child 0: part 3 then part 0; child 1: part 0 then part 3, its
+            ** own keys (index c) in each */
+            int first = c == 0 ? NPARTS - 1 : 0, second = c == 0 ? 0 : NPARTS - 1;
+            for (int i = 1; i <= 3000; i++) {
+                mmkv_value v = v_int(i);
+                if (mmkv_begin_deferred(t) || mmkv_put(t, &k[first][c], &v, MMKV_PUT_REPLACE) ||
+                    mmkv_put(t, &k[1][c], &v, MMKV_PUT_REPLACE) ||
+                    mmkv_put(t, &k[second][c + 2], &v, MMKV_PUT_REPLACE) || mmkv_commit(t)) {
+                    fprintf(stderr, "child %d, round %d: %s\n", c, i, mmkv_errmsg(t));
+                    _exit(1);
+                }
+            }
+            mmkv_close(t);
+            _exit(0);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        int status = 0;
+        assert_int_equal(waitpid(pid[c], &status, 0), pid[c]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    mmkv_value last = v_int(3000);
+    for (int c = 0; c < 2; c++) {
+        int first = c == 0 ? NPARTS - 1 : 0, second = c == 0 ? 0 : NPARTS - 1;
+        expect_entry(s, &k[first][c], &last);
+        expect_entry(s, &k[1][c], &last);
+        expect_entry(s, &k[second][c + 2], &last);
+    }
+    assert_int_equal(entries_of(s), 6);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +681,7 @@ int main(void)
         T(test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy),
         T(test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts),
         T(test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole),
+        T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
