@@ -512,22 +512,23 @@ int main(int argc, char **argv)
     int nprocs = argc > 1 ? atoi(argv[1]) : 4;
     int ops = argc > 2 ? atoi(argv[2]) : 10000;
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 0) : (uint64_t)time(NULL);
-    if (nprocs < 1 || nprocs > MAXPROCS || ops < 1) {
-        fprintf(stderr, "usage: %s [PROCS(1-%d) [OPS [SEED]]]\n", argv[0], MAXPROCS);
+    int parts = argc > 4 ? atoi(argv[4]) : 1;
+    if (nprocs < 1 || nprocs > MAXPROCS || ops < 1 || parts < 1) {
+        fprintf(stderr, "usage: %s [PROCS(1-%d) [OPS [SEED [PARTS]]]]\n", argv[0], MAXPROCS);
         return 2;
     }
     char name[64];
     snprintf(name, sizeof name, "test-multiproc-%d-%ld", (int)getpid(), (long)time(NULL));
-    printf("# %d processes x %d operations, seed %" PRIu64 ", mapping %s\n", nprocs, ops, seed,
-           name);
+    printf("# %d processes x %d operations, seed %" PRIu64 ", mapping %s in %d part%s\n", nprocs,
+           ops, seed, name, parts, parts > 1 ? "s" : "");
 
     sqlite3 *db = open_db();
     check(db != NULL, "the parent loads the extension");
     if (!db) goto done;
     char *sql =
         sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING mmap(name='%q', size='4M', mode='new', "
-                        "timeout=20000)",
-                        name);
+                        "timeout=20000, parts=%d)",
+                        name, parts);
     int rc = exec_sql(db, "parent", sql);
     sqlite3_free(sql);
     check(rc == SQLITE_OK, "the parent creates the mapping with mode='new'");
