@@ -175,10 +175,12 @@ int mmkv_begin(mmkv *s);
 ** holds is busy, its puts are undone, every part is taken, and the puts
 ** are done again.  If every part is not had within the timeout, that call
 ** fails with MMKV_BUSY and the transaction goes on unchanged.  If the puts
-** cannot be done again (MMKV_FULL: others filled their part meanwhile),
-** the whole transaction is rolled back, and every later call on it,
-** mmkv_commit too, returns that error until mmkv_commit or mmkv_rollback
-** ends it.  In a mapping of one part it is mmkv_begin. */
+** cannot be done again (MMKV_FULL: others filled their part meanwhile;
+** MMKV_BUSY: another writer took their part and kept it past the timeout
+** too; or another error), the whole transaction is rolled back: the
+** message begins "the transaction was rolled back", and every later call
+** on it, mmkv_commit too, returns the same error until mmkv_commit or
+** mmkv_rollback ends it.  In a mapping of one part it is mmkv_begin. */
 int mmkv_begin_deferred(mmkv *s);
 
 /* Makes the transaction's changes visible to all and releases the lock. */

@@ -236,6 +236,16 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
         mmkv_os_close(m, 0);
         return MMKV_CANTOPEN;
     }
+    if (unfinished && !*sole) {
+        /* Others have it open, so no creator died mid-way: the marker is
+        ** damage.  Setting the mapping up again would reset the locks and
+        ** the size under its users. */
+        snprintf(err, (size_t)errsz,
+                 "mapping %s is corrupt: it is marked unfinished while other handles use it",
+                 name);
+        mmkv_os_close(m, 0);
+        return MMKV_CORRUPT;
+    }
     *created = unfinished;
     if (*created) {
         rc = size_new_object(m, size);

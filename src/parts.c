@@ -32,9 +32,10 @@
 **     and take every part in order, and does not get them in time, it puts
 **     its puts back in their part and that call fails with MMKV_BUSY,
 **     changing nothing.  If it cannot do the puts again (the part filled
-**     up meanwhile), it fails as a whole: its parts are rolled back, and
-**     every later call but mmkv_rollback returns the error, so nothing it
-**     reported done is lost unseen.
+**     up meanwhile, or another writer took it and kept it past the
+**     timeout), it fails as a whole: its parts are rolled back, and every
+**     later call but mmkv_rollback returns the error, with a message that
+**     says so, so nothing it reported done is lost unseen.
 */
 #include "store_int.h"
 
@@ -269,6 +270,7 @@ static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
             struct rec r;
             uint64_t off = put_record(s, h, j);
             if (!off || rec_decode(h, off, &r) != MMKV_OK ||
+                (r.state != BS_NEW && r.state != BS_GONE) || s->part[route(s, &r.key)] != h ||
                 (pass == 1 && (size_t)r.key.n + r.val.n > room - used)) {
                 free(d);
                 return store_corrupt(s, "record of a deferred put");
@@ -370,7 +372,10 @@ static int escalate(struct mmkv *s)
         s->lazy = 0;
     } else if (rc == MMKV_BUSY) {
         /* Every part was not had in time: put the puts back in their part
-        ** alone (waiting for it holds nothing) and fail this call only. */
+        ** alone (waiting for it, within the timeout again, holds nothing)
+        ** and fail this call only.  If the part itself is not had in time
+        ** (another writer took it meanwhile and kept it), the transaction
+        ** fails whole, and its message says so. */
         busy = 1;
         memcpy(s->failmsg, s->err, sizeof s->failmsg - 1);
         s->failmsg[sizeof s->failmsg - 1] = 0;
@@ -490,11 +495,11 @@ static inline int need_all(struct mmkv *s)
 int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 {
     if (s->nparts == 1) return part_put(s, k, v, flags);
+    if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
     int rc = s->in_txn ? reserve_xops(s) : MMKV_OK;
     if (rc) return rc;
     uint32_t i = route(s, k);
     if (s->lazy) {
-        if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
         if (s->held < 0 && (flags & MMKV_PUT_REPLACE)) {
             if ((rc = part_begin(s->part[i])) != MMKV_OK) return from_part(s, s->part[i], rc);
             s->held = (int)i;

@@ -581,8 +581,10 @@ static int part_no(const run *r, const mmkv_key *k)
 ** MMKV_PUT_REPLACE put (need set) takes its part if the transaction holds
 ** none yet, and any other call takes every part.  The only other holder is
 ** the third handle; a part it holds makes the call fail MMKV_BUSY with
-** nothing changed (the transaction keeps what it held and did).  Updates
-** the parts the handle holds. */
+** nothing changed (the transaction keeps what it did, and the part it held,
+** except that a part with no changes in it, held when a part below it is
+** busy, is let go: with nothing to undo and do again the transaction just
+** waits for every part in order).  Updates the parts the handle holds. */
 static int model_takes(run *r, uint64_t need)
 {
     uint64_t all = all_parts(r);
@@ -593,7 +595,11 @@ static int model_takes(run *r, uint64_t need)
         r->holds = need;
         return 1;
     }
-    if (r->held3) return 0;
+    if (r->held3) {
+        uint64_t below = r->holds ? r->holds - 1 : 0; /* the bits under the one part held */
+        if (r->holds && r->s->nx == 0 && (r->held3 & below)) r->holds = 0;
+        return 0;
+    }
     r->holds = all;
     return 1;
 }
@@ -971,7 +977,11 @@ static void cmd_stat(run *r)
 static void cmd_reopen(run *r)
 {
     if (!r->s) return;
-    if (mmkv_in_transaction(r->s)) model_end(r, 0);
+    if (mmkv_in_transaction(r->s)) {
+        model_end(r, 0);
+        mmkv_rollback(r->s);
+    }
+    REQUIRE(locked_parts(r->s) == 0 && !r->s->locked); /* see finish_run */
     mmkv_close(r->s);
     r->s = NULL;
     int rc = open_store(&r->s, r->mode, MAP_BYTES, 0);
@@ -1113,6 +1123,14 @@ static void finish_run(run *r)
     if (!r->opened) open_main(r);
     release_holds(r);
     cmd_check(r, 0);
+    /* Nothing may stay locked once the handles' transactions end: a lock
+    ** left held in a mapping that is then unmapped would stay on this
+    ** thread's list of robust mutexes. */
+    mmkv *hs[3] = {r->s, r->s2, r->s3};
+    for (int i = 0; i < 3; i++) {
+        if (hs[i] && mmkv_in_transaction(hs[i])) mmkv_rollback(hs[i]);
+        REQUIRE(!hs[i] || (locked_parts(hs[i]) == 0 && !hs[i]->locked));
+    }
     mmkv_close(r->s3);
     mmkv_close(r->s2);
     mmkv_close(r->s);

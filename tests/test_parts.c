@@ -612,6 +612,88 @@ static void test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_wh
     mmkv_close(s);
 }
 
+/* A thread that takes part `part` of its handle as soon as it is free and
+** keeps it for 800 ms. */
+struct grabber {
+    mmkv *w;
+    int part;
+};
+
+static void *grab_part(void *arg)
+{
+    struct grabber *g = arg;
+    if (store_lock(g->w->part[g->part]) != MMKV_OK) return NULL;
+    sleep_ms(800);
+    store_unlock(g->w->part[g->part]);
+    return NULL;
+}
+
+/* Not every part in time, and then not even the transaction's own part
+** (another writer took it when the puts were undone, and kept it): the
+** puts cannot be put back, so the transaction fails whole and says so. */
+static void test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 200);
+    mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 3000);
+    mmkv *w = open_parts(f, 0, SIZE_1M, NPARTS, 3000);
+    char names[1][24], other_name[24];
+    mmkv_key k[1], other;
+    keys_of_part(s, NPARTS - 1, 1, names, k);
+    keys_of_part(s, 0, 1, (char(*)[24])other_name, &other);
+    mmkv_value v1 = v_int(1);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    struct holder h = {u, 0, 500, -1};
+    pthread_t th, tg;
+    start_holder(&th, &h);
+    struct grabber g = {w, NPARTS - 1};
+    assert_int_equal(pthread_create(&tg, NULL, grab_part, &g), 0); /* waits for s's part */
+    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_BUSY);
+    assert_non_null(strstr(mmkv_errmsg(s), "the transaction was rolled back"));
+    assert_int_equal(parts_locked(s), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(tg, NULL), 0);
+    assert_int_equal(mmkv_put(s, &other, &v1, MMKV_PUT_REPLACE), MMKV_BUSY);
+    assert_int_equal(mmkv_commit(s), MMKV_BUSY);
+    assert_int_equal(mmkv_in_transaction(s), 0);
+    expect_missing(u, &k[0]);
+    expect_missing(u, &other);
+    expect_check_ok(u);
+    mmkv_close(w);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
+/* A stray write of the "unfinished" marker into a mapping in use: an
+** opener in create mode must not set it up again (that would reset its
+** locks and its size under the handles that use it, one of which holds a
+** part here) but refuse it as corrupt. */
+static void test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 1, SIZE_1M, NPARTS, 1000);
+    put_numbered(s, 50, 1);
+    assert_int_equal(store_lock(s->part[2]), MMKV_OK);
+    uint64_t magic, marker = MMKV_OS_UNFINISHED;
+    memcpy(&magic, s->base, 8);
+    memcpy(s->base, &marker, 8);
+    mmkv *t = NULL;
+    char *msg = NULL;
+    assert_int_equal(try_open_ex(NULL, f->file, SIZE_64K, MMKV_MODE_CREATE, 1000, &t, &msg),
+                     MMKV_CORRUPT);
+    assert_non_null(strstr(msg, "marked unfinished while other handles use it"));
+    free(msg);
+    struct stat st;
+    assert_int_equal(stat(f->file, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, SIZE_1M); /* not cut to the opener's size */
+    memcpy(s->base, &magic, 8);
+    store_unlock(s->part[2]);
+    expect_numbered(s, 50, 1);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
 /* Two processes run deferred transactions that each replace a key of a
 ** high part and then one of a low part (the second takes every part, and
 ** finds the low part often busy: undo, wait in order, redo), 3000 times
@@ -681,6 +763,8 @@ int main(void)
         T(test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy),
         T(test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts),
         T(test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole),
+        T(test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole),
+        T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
