@@ -327,3 +327,40 @@ static int decode_fields(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r
     }
     return MMKV_OK;
 }
+
+/* Asks the CPU to fetch, for writing, the lines a change of the key of
+** hash h (with this part's seed) will touch once it holds the lock: the
+** lock and the counters, the key's home slot and the record it names, and
+** for a put of a record of `size` bytes (0: a delete) the head of its free
+** list and the block that head names.  Called before the lock is taken, so
+** the fetches overlap one another and the wait for the lock, where inside
+** the hold each would wait for the one before it (the lines a writer in
+** another process changed last are a transfer between CPUs each).  It
+** reads without the lock: every value read serves only as an address to
+** prefetch, kept inside the mapping, and a prefetch never faults. */
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("prfchw"))) /* PREFETCHW; a no-op on CPUs without it */
+#endif
+void store_warm(struct mmkv *s, uint64_t h, uint32_t size)
+{
+    struct mmkv_hdr *hd = s->hdr;
+    uint64_t cap = s->cap;
+    __builtin_prefetch(hd->lock, 1);
+    __builtin_prefetch(&hd->commits, 1);
+    if (size >= MIN_BLOCK) {
+        unsigned c = size_class(size);
+        __builtin_prefetch(&hd->free_head[c], 1);
+        uint64_t u = __atomic_load_n(&hd->free_head[c], __ATOMIC_RELAXED);
+        if (u * 8 + MIN_BLOCK <= cap) __builtin_prefetch(s->base + u * 8, 1);
+    }
+    uint64_t toff = __atomic_load_n(&hd->table_off, __ATOMIC_RELAXED);
+    if (toff < HDR_SIZE || toff % 8 || toff > cap - 8 - 8 * MIN_SLOTS) return;
+    uint32_t tsize =
+        w_size(__atomic_load_n((uint64_t *)(void *)(s->base + toff), __ATOMIC_RELAXED));
+    if (tsize < 8 + 8 * MIN_SLOTS || tsize > cap - toff) return;
+    uint64_t *slot =
+        (uint64_t *)(void *)(s->base + toff + 8) + idx_home((uint32_t)(h >> 32), (tsize - 8) / 8);
+    __builtin_prefetch(slot, 1);
+    uint64_t roff = (uint64_t)(uint32_t)__atomic_load_n(slot, __ATOMIC_RELAXED) * 8;
+    if (roff && roff + 64 <= cap) __builtin_prefetch(s->base + roff, 1);
+}

@@ -211,6 +211,7 @@ static inline int rec_has_key(const struct rec *r, const mmkv_key *k)
 int heap_alloc(struct mmkv *s, uint32_t size, uint64_t *off);
 int heap_free(struct mmkv *s, uint64_t off);
 int heap_coalesce(struct mmkv *s);
+void store_warm(struct mmkv *s, uint64_t h, uint32_t size);
 int rec_decode(struct mmkv *s, uint64_t off, struct rec *r);
 int rec_decode_word(struct mmkv *s, uint64_t off, uint64_t w, struct rec *r);
 uint32_t rec_size(const mmkv_key *k, const mmkv_value *v);

@@ -245,10 +245,11 @@ static int full_err(struct mmkv *s)
 }
 
 /* The body of mmkv_put, under the lock with the mapping dirty. */
-static int put_locked(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
+static int put_locked(struct mmkv *s, const mmkv_key *k, const mmkv_value *v, uint64_t h,
+                      int flags)
 {
     struct rec old;
-    uint64_t slot, off, h = key_hash(s->hdr->seed, k);
+    uint64_t slot, off;
     int rc = index_find(s, k, h, &slot, &old);
     if (rc == MMKV_OK && !(flags & MMKV_PUT_REPLACE))
         return store_err(s, MMKV_EXISTS, "key exists already");
@@ -277,10 +278,12 @@ int part_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
 {
     int autocommit, rc = store_check_sizes(s, k, v);
     if (rc) return rc;
+    uint64_t h = key_hash(s->hdr->seed, k);
+    if (!s->in_txn && !s->readonly) store_warm(s, h, rec_size(k, v));
     rc = change_begin(s, &autocommit);
     if (rc) return rc;
     size_t mark = s->nops;
-    rc = put_locked(s, k, v, flags);
+    rc = put_locked(s, k, v, h, flags);
     if (rc && !autocommit && rc != MMKV_EXISTS && rc != MMKV_FULL) {
         int keep = rc;
         part_rollback_to(s, mark);
@@ -289,13 +292,13 @@ int part_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     return change_end(s, autocommit, rc);
 }
 
-/* Finds k for a delete: where the transaction's last lookup found it, if
-** that was k and nothing changed since (hint, taken before change_begin
-** cleared it; the lock was held all along, so the record decoded then is
-** the record now), else by a probe.  Returns MMKV_OK, MMKV_NOTFOUND or
-** MMKV_CORRUPT. */
-static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t hslot,
-                           uint64_t *slot, struct rec *r)
+/* Finds k (hash h, or 0 if not computed yet) for a delete: where the
+** transaction's last lookup found it, if that was k and nothing changed
+** since (hint, taken before change_begin cleared it; the lock was held all
+** along, so the record decoded then is the record now), else by a probe.
+** Returns MMKV_OK, MMKV_NOTFOUND or MMKV_CORRUPT. */
+static int find_for_delete(struct mmkv *s, const mmkv_key *k, uint64_t h, int hint,
+                           uint64_t hslot, uint64_t *slot, struct rec *r)
 {
     uint64_t *t = NULL, n = 0;
     if (hint && index_table(s, &t, &n) == MMKV_OK && hslot < n &&
@@ -304,7 +307,7 @@ static int find_for_delete(struct mmkv *s, const mmkv_key *k, int hint, uint64_t
         *r = s->hint_rec;
         return MMKV_OK;
     }
-    return index_find(s, k, key_hash(s->hdr->seed, k), slot, r);
+    return index_find(s, k, h ? h : key_hash(s->hdr->seed, k), slot, r);
 }
 
 int part_del(mmkv *s, const mmkv_key *k)
@@ -312,12 +315,13 @@ int part_del(mmkv *s, const mmkv_key *k)
     int autocommit, rc = store_check_sizes(s, k, NULL);
     if (rc) return rc;
     int hint = s->hint_ok && s->locked;
-    uint64_t hslot = s->hint_slot;
+    uint64_t hslot = s->hint_slot, h = 0;
+    if (!s->in_txn && !s->readonly) store_warm(s, h = key_hash(s->hdr->seed, k), 0);
     rc = change_begin(s, &autocommit);
     if (rc) return rc;
     struct rec old;
     uint64_t slot;
-    rc = find_for_delete(s, k, hint, hslot, &slot, &old);
+    rc = find_for_delete(s, k, h, hint, hslot, &slot, &old);
     if (rc == MMKV_OK) rc = index_remove_at(s, slot);
     if (rc == MMKV_OK) {
         blk_set_state(s, old.off, old.state == BS_NEW ? BS_GONE : BS_DEAD);

@@ -59,7 +59,7 @@ extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c, be_lock_floor;
 #define BENCH_PARTS 16
 #define BENCH_PARTS_STR "16"
 #define BENCH_PARTS_NAME(base) base "16"
-extern const backend be_mmap_sqlp, be_mmkv_cp;
+extern const backend be_mmap_sqlp, be_mmkv_cp, be_lock_floorp;
 
 /* --- helpers (bench.c) --- */
 extern int bench_in_child; /* set in worker processes: die() then _exits */

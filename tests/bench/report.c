@@ -381,6 +381,8 @@ static void process_targets(uint64_t n)
          ratio_of("procs", "mmap-sql16", "write", 1, "procs", "mmap-sql", "write", 1, n));
     note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
          ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
+    note("  lock floor, 16 parts: 2 writers aggregate / 1 writer",
+         ratio_of("procs", "lock-floor16", "write", 2, "procs", "lock-floor16", "write", 1, n));
     note("  split-store ceiling: mmap-sql, 2 writers on own stores / 1",
          ratio_of("procs-own", "mmap-sql", "write", 2, "procs-own", "mmap-sql", "write", 1, n));
     note("  split-store ceiling: mmkv-c, 2 writers on own stores / 1",
