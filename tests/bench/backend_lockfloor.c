@@ -79,6 +79,7 @@ static int lf_connect(const bench_cfg *c, unsigned parts, int create, struct ben
         bad = mmkv_os_lock_init(d->m, d->base + (size_t)i * LF_REGION(parts));
     mmkv_os_open_done(d->m);
     if (bad) {
+        fprintf(stderr, "bench: lock-floor: %s\n", mmkv_os_errmsg(d->m));
         mmkv_os_close(d->m, 1);
         free(d);
         return -1;
