@@ -747,6 +747,60 @@ static void test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_
     mmkv_close(s);
 }
 
+/* Two processes put and delete keys of their own outside any transaction,
+** all at once (each call locks its key's part alone, after asking for the
+** lines it will change: store_warm), on a mapping in one part and in
+** NPARTS parts; values of one size, so blocks are reused at once: no
+** change is lost, none lands on the other process's keys, and the mapping
+** checks out. */
+static void test_parts_two_processes_writing_outside_transactions_lose_nothing(void **state)
+{
+    fixture *f = *state;
+    enum { PER = 200, ROUNDS = 40 };
+    for (unsigned parts = 1; parts <= NPARTS; parts += NPARTS - 1) {
+        mmkv *s = open_parts(f, 0, SIZE_1M, parts, 5000);
+        pid_t pid[2];
+        for (int c = 0; c < 2; c++) {
+            pid[c] = fork();
+            assert_true(pid[c] >= 0);
+            if (pid[c] == 0) {
+                mmkv *t = open_parts(f, 0, SIZE_1M, parts, 5000);
+                char kb[32];
+                for (int r = 1; r <= ROUNDS; r++)
+                    for (int i = 0; i < PER; i++) {
+                        mmkv_key k = numbered_key(kb, sizeof kb, c * PER + i);
+                        mmkv_value v = v_int(r * 100000 + c * PER + i);
+                        int rc = (i + r) % 7 ? MMKV_OK : mmkv_del(t, &k);
+                        if (rc == MMKV_OK || rc == MMKV_NOTFOUND)
+                            rc = mmkv_put(t, &k, &v, MMKV_PUT_REPLACE);
+                        if (rc != MMKV_OK) {
+                            fprintf(stderr, "child %d: %s\n", c, mmkv_errmsg(t));
+                            _exit(1);
+                        }
+                    }
+                mmkv_close(t);
+                _exit(0);
+            }
+        }
+        for (int c = 0; c < 2; c++) {
+            int status = 0;
+            assert_int_equal(waitpid(pid[c], &status, 0), pid[c]);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        char kb[32];
+        for (int i = 0; i < 2 * PER; i++) {
+            mmkv_key k = numbered_key(kb, sizeof kb, i);
+            mmkv_value v = v_int(ROUNDS * 100000 + i);
+            expect_entry(s, &k, &v);
+        }
+        assert_int_equal(entries_of(s), 2 * PER);
+        expect_check_ok(s);
+        mmkv_close(s);
+        assert_int_equal(mmkv_unlink(f->name), MMKV_OK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +820,7 @@ int main(void)
         T(test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole),
         T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),
+        T(test_parts_two_processes_writing_outside_transactions_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
