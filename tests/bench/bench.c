@@ -111,6 +111,7 @@ typedef struct options {
     double seconds, proc_seconds;
     const char *csv, *only, *callgrind, *phases, *roles;
     uint64_t cg_n, cg_ops;
+    uint64_t procs_n; /* entries of the multi-process runs (0: the default) */
     uint32_t cg_value;
 } options;
 
@@ -284,7 +285,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: mmkv_bench [--quick] [--reps R] [--seconds S] [--csv FILE] [--only a,b]\n"
             "                  [--clock cpu|wall] [--phase fill,single,procs]\n"
-            "                  [--roles read,write,mix,rw,own]\n"
+            "                  [--roles read,write,mix,rw,own] [--procs-n N (default 100000)]\n"
             "       mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]\n"
             "backends: mmap-sql mem-sql wal-sql array-sql mmkv-c lmdb lmdb-1txn\n"
             "          (multi-process runs also: lock-floor, lock-floor16, mmap-sql16 and mmkv-c16)\n"
@@ -323,6 +324,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->callgrind = v;
         else if (!strcmp(a, "--n"))
             o->cg_n = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--procs-n") && strtoull(v, NULL, 10) >= 1000)
+            o->procs_n = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--ops"))
             o->cg_ops = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--value"))
@@ -687,7 +690,7 @@ int main(int argc, char **argv)
     if (o.callgrind) return run_callgrind(&o);
     static const uint64_t full_n[3] = {1000, 100000, 1000000}, quick_n[3] = {1000, 10000, 100000};
     const uint64_t *ns = o.quick ? quick_n : full_n;
-    uint64_t n_procs = o.quick ? 10000 : 100000;
+    uint64_t n_procs = o.procs_n ? o.procs_n : o.quick ? 10000 : 100000;
     double t0 = now_sec();
     print_header(&o, argc, argv);
     keys_prepare(ns[2], 1024);

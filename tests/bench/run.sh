@@ -5,7 +5,8 @@
 #   tests/bench/run.sh --quick         small run (< 1 minute; what CI runs)
 #   tests/bench/run.sh callgrind [N]   instructions per lookup with valgrind (N entries, default 100000)
 #   tests/bench/run.sh ARGS...         any other mmkv_bench options (--reps, --seconds, --only, --clock,
-#                                      --phase, --roles; role `own`: each writer on a store of its own)
+#                                      --phase, --roles, --procs-n; role `own`: each writer on a store
+#                                      of its own)
 #
 # Needs cmake, a C compiler, libsqlite3-dev and liblmdb-dev (valgrind for callgrind).
 # BENCH_BUILD names the build directory (default build-bench at the top of the repository).
