@@ -694,6 +694,17 @@ static void test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again(void
     mmkv_close(s);
 }
 
+/* Waits for the n child processes pid[] and asserts that each exited 0. */
+static void expect_children_ok(const pid_t *pid, int n)
+{
+    for (int c = 0; c < n; c++) {
+        int status = 0;
+        assert_int_equal(waitpid(pid[c], &status, 0), pid[c]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
 /* Two processes run deferred transactions that each replace a key of a
 ** high part and then one of a low part (the second takes every part, and
 ** finds the low part often busy: undo, wait in order, redo), 3000 times
@@ -729,12 +740,7 @@ static void test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_
             _exit(0);
         }
     }
-    for (int c = 0; c < 2; c++) {
-        int status = 0;
-        assert_int_equal(waitpid(pid[c], &status, 0), pid[c]);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-    }
+    expect_children_ok(pid, 2);
     mmkv_value last = v_int(3000);
     for (int c = 0; c < 2; c++) {
         int first = c == 0 ? NPARTS - 1 : 0, second = c == 0 ? 0 : NPARTS - 1;
@@ -782,12 +788,7 @@ static void test_parts_two_processes_writing_outside_transactions_lose_nothing(v
                 _exit(0);
             }
         }
-        for (int c = 0; c < 2; c++) {
-            int status = 0;
-            assert_int_equal(waitpid(pid[c], &status, 0), pid[c]);
-            assert_true(WIFEXITED(status));
-            assert_int_equal(WEXITSTATUS(status), 0);
-        }
+        expect_children_ok(pid, 2);
         char kb[32];
         for (int i = 0; i < 2 * PER; i++) {
             mmkv_key k = numbered_key(kb, sizeof kb, i);
