@@ -166,21 +166,25 @@ const char *mmkv_strerror(int rc);
 int mmkv_begin(mmkv *s);
 
 /* Starts a write transaction as mmkv_begin does, for a caller whose
-** transactions mostly replace keys of one part of a split mapping (an SQL
-** statement outside BEGIN).  It takes no part yet: while its only changes
-** are MMKV_PUT_REPLACE puts of keys of one part, it holds that part alone,
-** so writers of other parts go on at once.  Its first other call (a get,
-** scan, delete, MMKV_PUT_INSERT put, or a put of a key of another part)
-** first takes every part in ascending order: if a part below the one it
-** holds is busy, its puts are undone, every part is taken, and the puts
-** are done again.  If every part is not had within the timeout, that call
-** fails with MMKV_BUSY and the transaction goes on unchanged.  If the puts
-** cannot be done again (MMKV_FULL: others filled their part meanwhile;
-** MMKV_BUSY: another writer took their part and kept it past the timeout
-** too; or another error), the whole transaction is rolled back: the
-** message begins "the transaction was rolled back", and every later call
-** on it, mmkv_commit too, returns the same error until mmkv_commit or
-** mmkv_rollback ends it.  In a mapping of one part it is mmkv_begin. */
+** transactions mostly use keys of one part of a split mapping (an SQL
+** statement outside BEGIN).  It takes no part yet: while its gets, puts
+** and deletes are of keys of one part, it holds that part alone, so
+** writers of other parts go on at once.  Its first other call (a scan,
+** mmkv_stat, or a call on a key of another part) first takes every part in
+** ascending order: if a part below the one it holds is busy, its changes
+** are undone, every part is taken, and the changes are done again.  If
+** every part is not had within the timeout, that call fails with MMKV_BUSY
+** and the transaction goes on unchanged.  The whole transaction is rolled
+** back instead if what it did cannot stand after that wait: another writer
+** committed in its part after the transaction read it (a get, or a put or
+** delete that found the key there or not there and changed nothing), or
+** took a key it inserted or deleted (MMKV_BUSY); the part filled up
+** (MMKV_FULL); another writer took the part and kept it past the timeout
+** (MMKV_BUSY); or another error.  Its message then begins "the transaction
+** was rolled back", and every later call on it, mmkv_commit too, returns
+** the same error until mmkv_commit or mmkv_rollback ends it.  A transaction
+** that must not fail that way starts with mmkv_begin.  In a mapping of one
+** part it is mmkv_begin. */
 int mmkv_begin_deferred(mmkv *s);
 
 /* Makes the transaction's changes visible to all and releases the lock. */

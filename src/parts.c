@@ -27,15 +27,19 @@
 **     xcommit (recover.c), and back otherwise.  xcommit changes only while
 **     every part is held, so a process recovering one part reads it still.
 **   - A deferred transaction (mmkv_begin_deferred) holds one part while it
-**     only replaces keys of it, and takes every part at its first other
-**     call (escalate).  If it then has to undo its puts, release its part
-**     and take every part in order, and does not get them in time, it puts
-**     its puts back in their part and that call fails with MMKV_BUSY,
-**     changing nothing.  If it cannot do the puts again (the part filled
-**     up meanwhile, or another writer took it and kept it past the
-**     timeout), it fails as a whole: its parts are rolled back, and every
-**     later call but mmkv_rollback returns the error, with a message that
-**     says so, so nothing it reported done is lost unseen.
+**     reads and changes keys of it, and takes every part at its first other
+**     call (escalate).  If it then has to undo its changes, release its
+**     part and take every part in order, it does them again after the
+**     wait: puts that replace need nothing more; after a read (a get, or a
+**     put or delete that changed nothing) the part must have no new
+**     commit, and each insert and delete must succeed again.  If it does
+**     not get every part in time, it does its changes again in their part
+**     alone and that call fails with MMKV_BUSY, changing nothing.  If its
+**     changes cannot stand (a commit after its read, a key taken, the part
+**     full, the part kept past the timeout by another writer), it fails as
+**     a whole: its parts are rolled back, and every later call but
+**     mmkv_rollback returns the error, with a message that says so, so
+**     nothing it reported done is lost unseen.
 */
 #include "store_int.h"
 
@@ -234,33 +238,38 @@ int mmkv_begin_deferred(mmkv *s)
     s->in_txn = 1;
     s->lazy = 1;
     s->held = -1;
+    s->read = 0;
     s->nx = 0;
     s->err[0] = 0;
     return MMKV_OK;
 }
 
-/* A put of a deferred transaction, kept to be done again. */
+/* A change of a deferred transaction, kept to be done again: a put of
+** k = v, or a delete of k (how: XOP_*). */
 struct redo {
     mmkv_key k;
     mmkv_value v;
+    uint32_t how;
 };
 
-/* Returns the offset of the record that put j of the deferred transaction
-** laid in part h (its log's insert), or 0. */
-static uint64_t put_record(const struct mmkv *s, const struct mmkv *h, size_t j)
+/* Returns the offset of the record that change j of the deferred
+** transaction laid in part h (a put's log's insert), or that it deleted (a
+** delete's), or 0. */
+static uint64_t change_record(const struct mmkv *s, const struct mmkv *h, size_t j)
 {
     size_t end = j + 1 < s->nx ? s->xops[j + 1].before : h->nops;
+    int kind = s->xops[j].how == XOP_DEL ? OP_DEL : OP_INS;
     uint64_t off = 0;
     for (size_t o = s->xops[j].before; o < end && o < h->nops; o++)
-        if (h->ops[o].kind == OP_INS) off = (uint64_t)h->ops[o].unit * 8;
+        if (h->ops[o].kind == kind) off = (uint64_t)h->ops[o].unit * 8;
     return off;
 }
 
-/* Copies the puts of the deferred transaction (all in part h) into one
+/* Copies the changes of the deferred transaction (all in part h) into one
 ** allocation, *out: an array of s->nx redo entries followed by their
 ** bytes.  The records are read twice, to size and to copy; the mapping is
 ** not trusted, so the second reading must fit the first one's room. */
-static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
+static int save_changes(struct mmkv *s, struct mmkv *h, struct redo **out)
 {
     size_t n = s->nx, room = 0, used = 0;
     struct redo *d = NULL;
@@ -268,12 +277,13 @@ static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t j = 0; j < n; j++) {
             struct rec r;
-            uint64_t off = put_record(s, h, j);
+            uint64_t off = change_record(s, h, j);
+            int want = s->xops[j].how == XOP_DEL ? BS_DEAD : BS_NEW;
             if (!off || rec_decode(h, off, &r) != MMKV_OK ||
-                (r.state != BS_NEW && r.state != BS_GONE) || s->part[route(s, &r.key)] != h ||
+                (r.state != want && r.state != BS_GONE) || s->part[route(s, &r.key)] != h ||
                 (pass == 1 && (size_t)r.key.n + r.val.n > room - used)) {
                 free(d);
-                return store_corrupt(s, "record of a deferred put");
+                return store_corrupt(s, "record of a deferred change");
             }
             if (pass == 0) {
                 room += (size_t)r.key.n + r.val.n;
@@ -282,6 +292,7 @@ static int save_puts(struct mmkv *s, struct mmkv *h, struct redo **out)
             char *at = (char *)(d + n) + used;
             d[j].k = r.key;
             d[j].v = r.val;
+            d[j].how = s->xops[j].how;
             d[j].k.p = at;
             if (r.key.n) memcpy(at, r.key.p, r.key.n);
             used += r.key.n;
@@ -317,6 +328,7 @@ static int fail_txn(struct mmkv *s, int rc)
         if (s->part[i]->in_txn) part_rollback(s->part[i]);
     s->lazy = 2;
     s->held = -1;
+    s->read = 0;
     s->nx = 0;
     s->failed = rc;
     snprintf(s->failmsg, sizeof s->failmsg, "the transaction was rolled back: %s", cause);
@@ -324,17 +336,32 @@ static int fail_txn(struct mmkv *s, int rc)
 }
 
 /* How long a deferred transaction tries a part below the one it holds
-** before it undoes its puts to take the parts in order (ms). */
+** before it undoes its changes to take the parts in order (ms). */
 #define TRY_BELOW_MS 1
+
+/* Takes part i for a deferred transaction that holds none, within the
+** handle's timeout, and notes the part's commit count. */
+static int take_held(struct mmkv *s, int i)
+{
+    struct mmkv *p = s->part[i];
+    int rc = part_begin(p);
+    if (rc) return from_part(s, p, rc);
+    s->held = i;
+    s->held_commits = p->hdr->commits;
+    return MMKV_OK;
+}
 
 /* Turns a deferred transaction into one that holds every part, before a
 ** call that needs more than the part it holds.  Parts above the held one
 ** may be waited for (ascending order cannot deadlock); one below is only
-** tried for TRY_BELOW_MS.  If one below stays busy, the held part's puts
-** are saved and undone, the part released, every part taken in order and
-** the puts done again: nothing was read under the lock, so doing them
-** later gives the outcome they would have had then.  One deadline, the
-** handle's timeout, bounds the whole. */
+** tried for TRY_BELOW_MS.  If one below stays busy, the held part's
+** changes are saved and undone, the part released, every part taken in
+** order and the changes done again.  That gives the outcome they had if
+** nothing they depend on changed meanwhile: puts that replace depend on
+** nothing; after any other call (a read, a delete, a put that only
+** inserts) the part must have no commit of another writer since it was
+** first taken, or the transaction fails whole (it can no longer be what
+** the caller saw).  One deadline, the handle's timeout, bounds the whole. */
 static int escalate(struct mmkv *s)
 {
     if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
@@ -354,38 +381,72 @@ static int escalate(struct mmkv *s)
             return MMKV_OK;
         }
         give_back(s, 0, h);
-        return rc; /* still deferred, holding h and its puts */
+        return rc; /* still deferred, holding h and its changes */
     }
     give_back(s, 0, i - 1);
     if (rc != MMKV_BUSY) return rc;
     struct mmkv *ph = s->part[h];
     struct redo *d;
     size_t n = s->nx;
-    if ((rc = save_puts(s, ph, &d)) != MMKV_OK) return rc; /* still deferred, holding h */
+    int read = s->read;
+    uint64_t seen = s->held_commits;
+    if ((rc = save_changes(s, ph, &d)) != MMKV_OK) return rc; /* still deferred, holding h */
     rc = part_rollback(ph);
     if (rc) from_part(s, ph, rc);
     s->nx = 0;
     s->held = -1;
+    s->read = 0;
     int busy = 0;
     if (rc == MMKV_OK) rc = take_range(s, 0, s->nparts, 1, deadline);
     if (rc == MMKV_OK) {
         s->lazy = 0;
     } else if (rc == MMKV_BUSY) {
-        /* Every part was not had in time: put the puts back in their part
-        ** alone (waiting for it, within the timeout again, holds nothing)
-        ** and fail this call only.  If the part itself is not had in time
-        ** (another writer took it meanwhile and kept it), the transaction
-        ** fails whole, and its message says so. */
+        /* Every part was not had in time: do the changes again in their
+        ** part alone (waiting for it, within the timeout again, holds
+        ** nothing) and fail this call only.  If the part itself is not had
+        ** in time (another writer took it meanwhile and kept it), the
+        ** transaction fails whole, and its message says so. */
         busy = 1;
         memcpy(s->failmsg, s->err, sizeof s->failmsg - 1);
         s->failmsg[sizeof s->failmsg - 1] = 0;
-        rc = MMKV_OK;
+        rc = read ? take_held(s, h) : MMKV_OK;
     }
-    for (size_t j = 0; j < n && rc == MMKV_OK; j++)
-        rc = mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_REPLACE);
+    if (rc == MMKV_OK && read && ph->hdr->commits != seen)
+        rc = store_err(s, MMKV_BUSY,
+                       "another writer changed part %d of mapping %s, which the transaction had "
+                       "read, while the transaction waited for its other parts",
+                       h, s->where);
+    for (size_t j = 0; j < n && rc == MMKV_OK; j++) {
+        rc = d[j].how == XOP_DEL      ? mmkv_del(s, &d[j].k)
+             : d[j].how == XOP_INSERT ? mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_INSERT)
+                                      : mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_REPLACE);
+        if (rc == MMKV_NOTFOUND || rc == MMKV_EXISTS)
+            rc = store_err(s, MMKV_BUSY,
+                           "another writer %s a key of part %d of mapping %s that the transaction "
+                           "had %s, while the transaction waited for its other parts",
+                           rc == MMKV_EXISTS ? "added" : "deleted", h, s->where,
+                           rc == MMKV_EXISTS ? "added" : "deleted");
+    }
     free(d);
     if (rc) return fail_txn(s, rc);
+    if (busy) s->read = read;
     return busy ? store_err(s, MMKV_BUSY, "%s", s->failmsg) : MMKV_OK;
+}
+
+/* Before a call of a deferred transaction on a key of part i: takes the
+** part if the transaction holds none yet, or every part if it holds
+** another.  `read`: the call's outcome depends on what the part holds
+** (anything but a put that replaces). */
+static int defer_to(struct mmkv *s, uint32_t i, int read)
+{
+    int rc = MMKV_OK;
+    if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
+    if (s->held < 0)
+        rc = take_held(s, (int)i);
+    else if (s->held != (int)i)
+        return escalate(s);
+    s->read |= read;
+    return rc;
 }
 
 /* Ends the whole's transaction after its parts have ended theirs. */
@@ -395,6 +456,7 @@ static void end_whole(struct mmkv *s)
     s->nx = 0;
     s->lazy = 0;
     s->held = -1;
+    s->read = 0;
 }
 
 int mmkv_commit(mmkv *s)
@@ -473,15 +535,21 @@ static int reserve_xops(struct mmkv *s)
     return MMKV_OK;
 }
 
-/* Ends a change made in part i whose log had `before` entries: in a
-** transaction, the whole's log records it if the part logged anything. */
-static int change_done(struct mmkv *s, uint32_t i, size_t before, int rc)
+/* Ends a change made in part i whose log had `before` entries, by a call
+** of kind how (XOP_*): in a transaction, the whole's log records it if the
+** part logged anything.  A deferred transaction's call that changed
+** nothing (a key that exists for an insert, none for a delete) has read
+** the part. */
+static int change_done(struct mmkv *s, uint32_t i, uint32_t how, size_t before, int rc)
 {
     struct mmkv *p = s->part[i];
     if (s->in_txn && p->nops != before) {
         s->xops[s->nx].part = i;
+        s->xops[s->nx].how = how;
         s->xops[s->nx].before = before;
         s->nx++;
+    } else if (s->lazy && (rc == MMKV_EXISTS || rc == MMKV_NOTFOUND)) {
+        s->read = 1;
     }
     return rc ? from_part(s, p, rc) : rc;
 }
@@ -500,27 +568,23 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     if (rc) return rc;
     uint32_t i = route(s, k);
     if (s->lazy) {
-        if (s->held < 0 && (flags & MMKV_PUT_REPLACE)) {
-            if ((rc = part_begin(s->part[i])) != MMKV_OK) return from_part(s, s->part[i], rc);
-            s->held = (int)i;
-        } else if (s->held != (int)i || !(flags & MMKV_PUT_REPLACE)) {
-            if ((rc = escalate(s)) != MMKV_OK) return rc;
-            if ((rc = reserve_xops(s)) != MMKV_OK) return rc;
-        }
+        if ((rc = defer_to(s, i, 0)) != MMKV_OK) return rc;
+        if ((rc = reserve_xops(s)) != MMKV_OK) return rc; /* room again after a redo */
     }
     size_t before = s->part[i]->nops;
-    return change_done(s, i, before, part_put(s->part[i], k, v, flags));
+    uint32_t how = flags & MMKV_PUT_REPLACE ? XOP_REPLACE : XOP_INSERT;
+    return change_done(s, i, how, before, part_put(s->part[i], k, v, flags));
 }
 
 int mmkv_del(mmkv *s, const mmkv_key *k)
 {
     if (s->nparts == 1) return part_del(s, k);
-    int rc = s->in_txn ? need_all(s) : MMKV_OK;
+    uint32_t i = route(s, k);
+    int rc = s->lazy ? defer_to(s, i, 0) : MMKV_OK;
     if (rc == MMKV_OK && s->in_txn) rc = reserve_xops(s);
     if (rc) return rc;
-    uint32_t i = route(s, k);
     size_t before = s->part[i]->nops;
-    return change_done(s, i, before, part_del(s->part[i], k));
+    return change_done(s, i, XOP_DEL, before, part_del(s->part[i], k));
 }
 
 /* --- reads --- */
@@ -533,9 +597,10 @@ int mmkv_get(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufs
 int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *bufsz, size_t at)
 {
     if (s->nparts == 1) return part_get_at(s, k, v, buf, bufsz, at);
-    int rc = need_all(s);
+    uint32_t i = route(s, k);
+    int rc = s->lazy ? defer_to(s, i, 1) : MMKV_OK;
     if (rc) return rc;
-    struct mmkv *p = s->part[route(s, k)];
+    struct mmkv *p = s->part[i];
     rc = part_get_at(p, k, v, buf, bufsz, at);
     return rc && rc != MMKV_NOTFOUND ? from_part(s, p, rc) : rc;
 }

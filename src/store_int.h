@@ -126,12 +126,14 @@ struct rec {
     mmkv_value val; /* p points into the mapping */
 };
 
-/* One change of a transaction over several parts: which part, and that
-** part's log length before it (parts.c). */
+/* One change of a transaction over several parts: which part, that
+** part's log length before it, and what call made it (parts.c). */
 struct xop {
     uint32_t part;
+    uint32_t how; /* XOP_* */
     size_t before;
 };
+enum { XOP_REPLACE, XOP_INSERT, XOP_DEL };
 
 /* A handle.  A mapping in one part is driven by one handle; a mapping split
 ** into parts has a handle for the whole (nparts > 1, part[] set, hdr the
@@ -161,6 +163,8 @@ struct mmkv {
     int lazy;                /* the whole's: 1 while a deferred transaction holds at most part
                                 `held`; 2 once it failed (see parts.c) */
     int held;                /* ... that part, or -1 for none yet */
+    int read;                /* ... and a read, or a call that changed nothing, saw the part */
+    uint64_t held_commits;   /* ... and that part's commit count when it was taken */
     int failed;              /* the error of a failed deferred transaction */
     char failmsg[600];       /* and its message */
     char where[4200]; /* "alpha" or the file path, for messages */

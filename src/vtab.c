@@ -27,7 +27,10 @@
 ** takes the mapping's lock (mmkv_begin), and xCommit or xRollback releases
 ** it, so a statement or transaction that writes reads and changes the
 ** table alone, but holds the lock only from its first use of the table.
-** Savepoints map onto store marks.
+** On a mapping split into parts, a statement outside BEGIN whose first use
+** is one key runs in a deferred transaction (mmkv_begin_deferred: the
+** key's part alone while it can); one that starts with a scan or a key of
+** an IN list takes every part at once.  Savepoints map onto store marks.
 */
 #include "vtab.h"
 SQLITE_EXTENSION_INIT3
@@ -222,6 +225,11 @@ static int mmDisconnect(sqlite3_vtab *vt)
     return SQLITE_OK;
 }
 
+/* The plans' texts of a lookup that is one of several (`key IN (...)`):
+** xFilter knows them by their address. */
+static const char PLAN_IN[] = "key=?, each of IN";
+static const char PLAN_IN_KEY_ONLY[] = "key=? (key only), each of IN";
+
 /* xBestIndex: a usable `key = ?` with BINARY collation makes plan 1. */
 static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
 {
@@ -232,9 +240,10 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
         if (sqlite3_stricmp(sqlite3_vtab_collation(info, i), "BINARY") != 0) continue;
         info->aConstraintUsage[i].argvIndex = 1;
         info->aConstraintUsage[i].omit = 1;
-        int key_only = !(info->colUsed & 2);
+        int key_only = !(info->colUsed & 2), in = sqlite3_vtab_in(info, i, -1);
         info->idxNum = key_only ? 3 : 1;
-        info->idxStr = key_only ? "key=? (key only)" : "key=?";
+        info->idxStr = (char *)(in ? (key_only ? PLAN_IN_KEY_ONLY : PLAN_IN)
+                                   : (key_only ? "key=? (key only)" : "key=?"));
         info->estimatedCost = 1.0;
         info->estimatedRows = 1;
         info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
@@ -549,21 +558,24 @@ static void reserve_scan(mm_vtab *t, mm_cursor *c, int key_only)
 /* Opens the store transaction that xBegin asked for, which takes the lock.
 ** open_txn, below, calls it at the table's first read or change in a
 ** transaction that writes it, not before. */
-static __attribute__((noinline)) int begin_txn(mm_vtab *t)
+static __attribute__((noinline)) int begin_txn(mm_vtab *t, int one_key)
 {
     /* A statement outside BEGIN is the whole transaction: in a mapping split
-    ** into parts it holds only its key's part while it only replaces keys
-    ** of that part (mmkv_begin_deferred). */
-    int rc = sqlite3_get_autocommit(t->db) ? mmkv_begin_deferred(t->store) : mmkv_begin(t->store);
+    ** into parts it holds only its key's part while it reads and writes keys
+    ** of that part (mmkv_begin_deferred).  One that starts by reading
+    ** several keys (a scan, `key IN (...)`) takes every part at once. */
+    int rc = sqlite3_get_autocommit(t->db) && one_key ? mmkv_begin_deferred(t->store)
+                                                      : mmkv_begin(t->store);
     return rc == MMKV_OK ? SQLITE_OK : mm_store_error(t, rc);
 }
 
 /* The check of every read and change, kept inline (it is on every point
-** lookup, insert and delete). */
-static inline __attribute__((always_inline)) int open_txn(mm_vtab *t)
+** lookup, insert and delete); one_key: the call is about one key, not the
+** first of several. */
+static inline __attribute__((always_inline)) int open_txn(mm_vtab *t, int one_key)
 {
     if (!t->want_txn || mmkv_in_transaction(t->store)) return SQLITE_OK;
-    return begin_txn(t);
+    return begin_txn(t, one_key);
 }
 
 /* xFilter: fills the cursor with the rows of plan idxNum. */
@@ -573,10 +585,11 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     mm_cursor *c = (mm_cursor *)cur;
     mm_vtab *t = (mm_vtab *)cur->pVtab;
     int rc;
-    (void)idxStr;
     cursor_reset(c);
-    if ((rc = open_txn(t)) != SQLITE_OK) return rc;
-    if ((idxNum == 1 || idxNum == 3) && argc == 1) return lookup(t, c, argv[0], idxNum == 3);
+    int one = (idxNum == 1 || idxNum == 3) && argc == 1;
+    if ((rc = open_txn(t, one && idxStr != PLAN_IN && idxStr != PLAN_IN_KEY_ONLY)) != SQLITE_OK)
+        return rc;
+    if (one) return lookup(t, c, argv[0], idxNum == 3);
     int key_only = idxNum == 6;
     reserve_scan(t, c, key_only);
     int src = mmkv_scan(t->store, key_only ? add_key_row : add_row, c);
@@ -753,7 +766,7 @@ static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_in
     (void)rowid;
     if (argc == 1) {
         int have = value_to_key(argv[0], &k);
-        int orc = open_txn(t);
+        int orc = open_txn(t, 1);
         if (orc != SQLITE_OK || !have) return orc;
         int rc = mmkv_del(t->store, &k);
         return rc == MMKV_OK || rc == MMKV_NOTFOUND ? SQLITE_OK : mm_store_error(t, rc);
@@ -763,7 +776,7 @@ static int mmUpdate(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_in
     int have_old = !insert && value_to_key(argv[0], &old);
     sql_to_value(argv[3], &v);
     int replace = sqlite3_vtab_on_conflict(t->db) == SQLITE_REPLACE;
-    int orc = open_txn(t);
+    int orc = open_txn(t, 1);
     if (orc != SQLITE_OK) return orc;
     if (!have_new) return constraint_error(t, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
     if (insert) return do_insert(t, &k, &v, replace);

@@ -39,8 +39,8 @@
 ** opens it; later ones change the live mapping under the open handle (a
 ** stray writer), except the parts' lock words.  H2_ commands use a second
 ** handle on the same file; REOPEN closes and opens the first.  DEFER
-** begins a deferred transaction (which PUT with flags 1 keeps on one part
-** and anything else escalates); HOLD makes a third handle take part
+** begins a deferred transaction (which PUT, DEL and GET keep on the part
+** of their first key, and anything else escalates); HOLD makes a third handle take part
 ** part8 % parts alone and keep it (a writer of that part elsewhere), or
 ** let it go if it holds it: deferred transactions then meet busy parts.
 **
@@ -527,6 +527,7 @@ typedef struct run {
     size_t region;
     uint64_t holds;        /* parts (bit i: part i) the handle holds, as the model says */
     uint64_t held3;        /* parts the third handle holds */
+    int read;              /* the deferred transaction read the one part it holds */
     uint64_t base_entries; /* the template's entries */
     mval cur[NKEYS];       /* the fuzzer's keys as the handle sees them */
     mval committed[NKEYS]; /* ... as committed */
@@ -577,14 +578,15 @@ static int part_no(const run *r, const mmkv_key *k)
 
 /* Says whether a call of the handle gets the parts it needs (`need`: a
 ** part's bit, or 0 for every part), by mmkv.h's rules: outside a
-** transaction, a call takes them for its time; in a deferred one, a
-** MMKV_PUT_REPLACE put (need set) takes its part if the transaction holds
-** none yet, and any other call takes every part.  The only other holder is
-** the third handle; a part it holds makes the call fail MMKV_BUSY with
-** nothing changed (the transaction keeps what it did, and the part it held,
-** except that a part with no changes in it, held when a part below it is
-** busy, is let go: with nothing to undo and do again the transaction just
-** waits for every part in order).  Updates the parts the handle holds. */
+** transaction, a call takes them for its time; in a deferred one, a call
+** on a key (need set) takes its part if the transaction holds none yet or
+** holds that one, and any other call takes every part.  The only other
+** holder is the third handle; a part it holds makes the call fail
+** MMKV_BUSY with nothing changed (the transaction keeps what it did, and
+** the part it held, except that a part with no changes in it and not read,
+** held when a part below it is busy, is let go: with nothing to undo, do
+** again or keep as it was read, the transaction just waits for every part
+** in order).  Updates the parts the handle holds. */
 static int model_takes(run *r, uint64_t need)
 {
     uint64_t all = all_parts(r);
@@ -597,11 +599,18 @@ static int model_takes(run *r, uint64_t need)
     }
     if (r->held3) {
         uint64_t below = r->holds ? r->holds - 1 : 0; /* the bits under the one part held */
-        if (r->holds && r->s->nx == 0 && (r->held3 & below)) r->holds = 0;
+        if (r->holds && r->s->nx == 0 && !r->read && (r->held3 & below)) r->holds = 0;
         return 0;
     }
     r->holds = all;
     return 1;
+}
+
+/* A call of the handle read what the part its deferred transaction holds
+** has (a get, or a put or delete that changed nothing). */
+static void note_read(run *r)
+{
+    if (mmkv_in_transaction(r->s) && r->holds != all_parts(r)) r->read = 1;
 }
 
 /* Returns the parts handle h has locked, as bits. */
@@ -642,6 +651,7 @@ static void model_end(run *r, int commit)
         memcpy(r->cur, r->committed, sizeof r->cur);
     drop_marks(r, 0);
     r->holds = 0;
+    r->read = 0;
 }
 
 /* Writes the template and the pre-open patches to the file.  (Sized, not
@@ -763,11 +773,11 @@ static void cmd_put(run *r, reader *in, int second)
     if (!second && r->mode == MMKV_MODE_READONLY) {
         REQUIRE(rc == MMKV_READONLY);
     } else if (second ? ((r->holds | r->held3) & part) != 0
-                      : !model_takes(r, flags == MMKV_PUT_REPLACE || !mmkv_in_transaction(h) ? part
-                                                                                             : 0)) {
+                      : !model_takes(r, part)) {
         REQUIRE(rc == MMKV_BUSY);
     } else if (view[c].present && flags == MMKV_PUT_INSERT) {
         REQUIRE(rc == MMKV_EXISTS);
+        if (!second) note_read(r);
     } else {
         REQUIRE(rc == MMKV_OK || rc == MMKV_FULL);
         if (rc == MMKV_OK) model_put(r, c, &m, second);
@@ -788,11 +798,12 @@ static void cmd_del(run *r, reader *in)
         REQUIRE(rc == MMKV_READONLY);
         return;
     }
-    if (!model_takes(r, mmkv_in_transaction(r->s) ? 0 : part_bit(r, &k))) {
+    if (!model_takes(r, part_bit(r, &k))) {
         REQUIRE(rc == MMKV_BUSY);
         return;
     }
     REQUIRE(rc == (r->cur[c].present ? MMKV_OK : MMKV_NOTFOUND));
+    if (rc == MMKV_NOTFOUND) note_read(r);
     r->cur[c].present = 0;
     if (!mmkv_in_transaction(r->s)) r->committed[c].present = 0;
 }
@@ -815,9 +826,12 @@ static void cmd_get(run *r, reader *in, int second)
         REQUIRE(r->s && ((r->holds | r->held3) & part_bit(r, &k)));
         return;
     }
-    if (!second && mmkv_in_transaction(h) && !model_takes(r, 0)) {
-        REQUIRE(rc == MMKV_BUSY);
-        return;
+    if (!second && mmkv_in_transaction(h)) {
+        if (!model_takes(r, part_bit(r, &k))) {
+            REQUIRE(rc == MMKV_BUSY);
+            return;
+        }
+        note_read(r);
     }
     REQUIRE(rc == (m->present ? MMKV_OK : MMKV_NOTFOUND));
     if (rc == MMKV_OK) REQUIRE(same_value(&r->v, m));
@@ -898,6 +912,7 @@ static void cmd_txn(run *r, int which)
                                                        : MMKV_OK));
         if (!was) drop_marks(r, 0);
         if (rc == MMKV_OK) r->holds = lazy ? 0 : all_parts(r);
+        if (rc == MMKV_OK) r->read = 0;
     } else {
         REQUIRE(rc == (was ? MMKV_OK : MMKV_INVALID));
         if (was) model_end(r, which == TXN_COMMIT);

@@ -387,7 +387,7 @@ static void keys_of_part(mmkv *s, int want, int n, char (*names)[24], mmkv_key *
     }
 }
 
-static void test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_keys_of_it(
+static void test_parts_a_deferred_transaction_holds_one_part_while_it_uses_keys_of_it(
     void **state)
 {
     fixture *f = *state;
@@ -408,29 +408,40 @@ static void test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_k
     /* Another handle writes another part meanwhile, not this one. */
     assert_int_equal(mmkv_put(t, &other, &v2, MMKV_PUT_REPLACE), MMKV_OK);
     assert_int_equal(mmkv_put(t, &k[2], &v2, MMKV_PUT_REPLACE), MMKV_BUSY);
-    /* A read needs every part. */
+    /* A read of a key of the same part keeps to it; one of another part
+    ** needs every part. */
     expect_entry(s, &k[0], &v1);
+    expect_missing(s, &k[2]);
+    assert_int_equal(parts_locked(s), 1);
+    assert_int_equal(mmkv_put(t, &other, &v1, MMKV_PUT_REPLACE), MMKV_OK);
+    expect_entry(s, &other, &v1);
     assert_int_equal(parts_locked(s), NPARTS);
-    assert_int_equal(mmkv_put(t, &other, &v1, MMKV_PUT_REPLACE), MMKV_BUSY);
+    assert_int_equal(mmkv_put(t, &other, &v2, MMKV_PUT_REPLACE), MMKV_BUSY);
     assert_int_equal(mmkv_commit(s), MMKV_OK);
     assert_int_equal(parts_locked(s), 0);
     expect_entry(t, &k[0], &v1);
     expect_entry(t, &k[1], &v1);
-    expect_entry(t, &other, &v2);
+    expect_entry(t, &other, &v1);
     /* Rolled back while it holds one part: nothing stays. */
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     put_ok(s, &k[2], &v1, MMKV_PUT_REPLACE);
     assert_int_equal(mmkv_rollback(s), MMKV_OK);
     expect_missing(t, &k[2]);
-    /* A delete, an insert without replace, or a key of a second part
-    ** takes every part first. */
+    /* Deletes and inserts without replace (the reads and writes of an SQL
+    ** UPDATE or DELETE by key) keep to one part too; a key of a second
+    ** part takes every part first. */
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     assert_int_equal(mmkv_del(s, &k[1]), MMKV_OK);
-    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_del(s, &k[1]), MMKV_NOTFOUND);
+    assert_int_equal(parts_locked(s), 1);
+    assert_int_equal(mmkv_put(t, &other, &v2, MMKV_PUT_REPLACE), MMKV_OK);
     assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_missing(t, &k[1]);
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     assert_int_equal(mmkv_put(s, &k[1], &v2, MMKV_PUT_INSERT), MMKV_OK);
-    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(mmkv_put(s, &k[0], &v2, MMKV_PUT_INSERT), MMKV_EXISTS);
+    assert_int_equal(parts_locked(s), 1);
+    assert_int_equal(mmkv_put(t, &k[1], &v1, MMKV_PUT_REPLACE), MMKV_BUSY);
     assert_int_equal(mmkv_rollback(s), MMKV_OK);
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     put_ok(s, &k[1], &v2, MMKV_PUT_REPLACE);
@@ -509,9 +520,13 @@ static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_
     struct holder h = {u, 0, 200, -1};
     pthread_t th;
     start_holder(&th, &h);
-    /* The read needs part 0, which the thread holds: the puts are undone,
-    ** every part is waited for in order, and the puts are done again. */
-    expect_missing(s, &k[3]);
+    /* The read of a key of part 0, which the thread holds: the puts are
+    ** undone, every part is waited for in order, and the puts are done
+    ** again. */
+    char other_name[24];
+    mmkv_key other;
+    keys_of_part(s, 0, 1, &other_name, &other);
+    expect_missing(s, &other);
     assert_int_equal(parts_locked(s), NPARTS);
     assert_int_equal(pthread_join(th, NULL), 0);
     expect_entry(s, &k[0], &v4);
@@ -665,6 +680,134 @@ static void test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whol
     mmkv_close(s);
 }
 
+/* A thread that puts k = v through its own handle (waiting for the part,
+** which another handle holds when it starts). */
+struct putter {
+    mmkv *w;
+    mmkv_key k;
+    mmkv_value v;
+    int rc;
+};
+
+static void *put_key(void *arg)
+{
+    struct putter *p = arg;
+    p->rc = mmkv_put(p->w, &p->k, &p->v, MMKV_PUT_REPLACE);
+    return NULL;
+}
+
+/* A deferred transaction that read keys of the part it holds (gets, a
+** delete of a missing key) and deleted and inserted some, meets part 0
+** busy: it undoes its changes, waits for every part, finds its part as it
+** read it (no commit of another writer since), and does them again. */
+static void test_parts_a_deferred_transaction_that_read_its_part_redoes_its_changes_if_unchanged(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    char names[4][24], other_name[24];
+    mmkv_key k[4], other;
+    keys_of_part(s, NPARTS - 1, 4, names, k);
+    keys_of_part(s, 0, 1, &other_name, &other);
+    mmkv_value v1 = v_int(1), v2 = v_int(2), v3 = v_text("three", 5);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    put_ok(s, &k[1], &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    expect_entry(s, &k[0], &v1);
+    put_ok(s, &k[0], &v2, MMKV_PUT_REPLACE);             /* UPDATE k0 */
+    assert_int_equal(mmkv_del(s, &k[1]), MMKV_OK);        /* DELETE k1 */
+    assert_int_equal(mmkv_del(s, &k[3]), MMKV_NOTFOUND); /* DELETE of nothing */
+    put_ok(s, &k[2], &v3, MMKV_PUT_INSERT);               /* INSERT k2 */
+    size_t mark = mmkv_mark(s);
+    assert_int_equal(parts_locked(s), 1);
+    struct holder h = {u, 0, 200, -1};
+    pthread_t th;
+    start_holder(&th, &h);
+    expect_missing(s, &other); /* needs part 0: undo, wait, redo */
+    assert_int_equal(parts_locked(s), NPARTS);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(mmkv_mark(s), mark);
+    expect_entry(s, &k[0], &v2);
+    expect_missing(s, &k[1]);
+    expect_entry(s, &k[2], &v3);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    expect_entry(u, &k[0], &v2);
+    expect_missing(u, &k[1]);
+    expect_entry(u, &k[2], &v3);
+    expect_missing(u, &k[3]);
+    assert_int_equal(entries_of(u), 2);
+    expect_check_ok(u);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
+/* The same, but while the transaction waits for part 0 another writer
+** changes its part: with a read (read_first), any commit there means the
+** transaction cannot be what its caller saw; without one, a key it
+** inserted that another writer added meanwhile does.  It fails whole with
+** MMKV_BUSY, its message says why, and only the other writer's change
+** stays. */
+static void deferred_transaction_meets_a_writer(fixture *f, int read_first)
+{
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *w = open_parts(f, 0, SIZE_1M, NPARTS, 3000);
+    char names[2][24], other_name[24];
+    mmkv_key k[2], other;
+    keys_of_part(s, NPARTS - 1, 2, names, k);
+    keys_of_part(s, 0, 1, &other_name, &other);
+    mmkv_value v1 = v_int(1), v2 = v_int(2);
+    if (read_first) put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    if (read_first) {
+        expect_entry(s, &k[0], &v1);
+        put_ok(s, &k[0], &v2, MMKV_PUT_REPLACE);
+    } else {
+        put_ok(s, &k[0], &v2, MMKV_PUT_INSERT);
+    }
+    struct holder h = {u, 0, 300, -1};
+    pthread_t th, tw;
+    start_holder(&th, &h);
+    /* Another key of the part after a read; the same key after an insert. */
+    struct putter p = {w, read_first ? k[1] : k[0], v_int(7), -1};
+    assert_int_equal(pthread_create(&tw, NULL, put_key, &p), 0); /* waits for s's part */
+    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_BUSY);
+    assert_non_null(strstr(mmkv_errmsg(s), "the transaction was rolled back"));
+    assert_non_null(strstr(mmkv_errmsg(s), read_first ? "another writer changed part 3"
+                                                      : "another writer added a key of part 3"));
+    assert_int_equal(parts_locked(s), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(tw, NULL), 0);
+    assert_int_equal(p.rc, MMKV_OK);
+    assert_int_equal(mmkv_commit(s), MMKV_BUSY);
+    assert_int_equal(mmkv_in_transaction(s), 0);
+    mmkv_value v7 = v_int(7);
+    if (read_first) {
+        expect_entry(u, &k[0], &v1);
+        expect_entry(u, &k[1], &v7);
+    } else {
+        expect_entry(u, &k[0], &v7);
+    }
+    assert_int_equal(entries_of(u), read_first ? 2 : 1);
+    expect_check_ok(u);
+    mmkv_close(w);
+    mmkv_close(u);
+    mmkv_close(s);
+}
+
+static void test_parts_a_deferred_transaction_whose_read_part_changed_meanwhile_fails_whole(
+    void **state)
+{
+    deferred_transaction_meets_a_writer(*state, 1);
+}
+
+static void test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_fails_whole(
+    void **state)
+{
+    deferred_transaction_meets_a_writer(*state, 0);
+}
+
 /* A stray write of the "unfinished" marker into a mapping in use: an
 ** opener in create mode must not set it up again (that would reset its
 ** locks and its size under the handles that use it, one of which holds a
@@ -814,10 +957,13 @@ int main(void)
         T(test_parts_a_writer_dying_in_a_commit_across_parts_leaves_all_or_nothing),
         T(test_parts_a_damaged_part_table_is_refused_not_crashed),
         T(test_parts_a_full_part_says_so_and_changes_nothing),
-        T(test_parts_a_deferred_transaction_holds_one_part_while_it_replaces_keys_of_it),
+        T(test_parts_a_deferred_transaction_holds_one_part_while_it_uses_keys_of_it),
         T(test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_is_busy),
         T(test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts),
         T(test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole),
+        T(test_parts_a_deferred_transaction_that_read_its_part_redoes_its_changes_if_unchanged),
+        T(test_parts_a_deferred_transaction_whose_read_part_changed_meanwhile_fails_whole),
+        T(test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_fails_whole),
         T(test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole),
         T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),

@@ -1363,6 +1363,67 @@ static const char *churned_value_problem(const unsigned char *p, int n)
     return v == 255 ? "an uncommitted" : NULL;
 }
 
+/* SQL function write_other(key): puts key = 1 through a handle of its own
+** (sqlite3_user_data) that never waits, and returns the result code: 0,
+** or MMKV_BUSY where the statement that calls it holds the key's part. */
+static void write_other(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    mmkv *h = sqlite3_user_data(ctx);
+    mmkv_key k = {MMKV_TEXT, sqlite3_value_text(argv[0]), (uint32_t)sqlite3_value_bytes(argv[0])};
+    mmkv_value v = {MMKV_INT, 1, 0, NULL, 0};
+    sqlite3_result_int(ctx, mmkv_put(h, &k, &v, MMKV_PUT_REPLACE));
+}
+
+/* An UPDATE or DELETE of one key outside BEGIN, on a mapping in 4 parts,
+** holds only its key's part while it runs: a write from elsewhere made
+** during the statement finds the other parts free.  UPDATE ... WHERE key
+** IN (...) takes every part. */
+static void test_a_statement_on_one_key_of_a_split_mapping_holds_only_its_part(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db = open_db(f);
+    exec_ok(db, "CREATE VIRTUAL TABLE m USING mmap(name=%Q, size='1M', parts=4)", f->name);
+    exec_ok(db, "INSERT INTO m VALUES ('k', 0), ('j', 0)");
+    mmkv_options o = mmkv_default_options();
+    o.name = f->name;
+    o.mode = MMKV_MODE_OPEN;
+    o.timeout_ms = 0;
+    mmkv *h = NULL;
+    assert_int_equal(mmkv_open(&o, &h, NULL), MMKV_OK);
+    assert_int_equal(sqlite3_create_function(db, "write_other", 1, SQLITE_UTF8, h, write_other,
+                                             NULL, NULL),
+                     SQLITE_OK);
+    int ok = 0, busy = 0, in_busy = 0;
+    for (int i = 0; i < 40; i++) {
+        exec_ok(db, "UPDATE m SET value = write_other('x%d') WHERE key = 'k'", i);
+        int64_t rc = query_int(db, "SELECT value FROM m WHERE key = 'k'");
+        assert_true(rc == MMKV_OK || rc == MMKV_BUSY);
+        ok += rc == MMKV_OK;
+        busy += rc == MMKV_BUSY;
+        exec_ok(db, "UPDATE m SET value = write_other('y%d') WHERE key IN ('k', 'j')", i);
+        in_busy += query_int(db, "SELECT count(*) FROM m WHERE key IN ('k', 'j') AND value = %d",
+                             MMKV_BUSY) == 2;
+    }
+    /* 40 keys in 4 parts: about 10 share k's part. */
+    assert_true(busy >= 2 && ok >= 20);
+    assert_int_equal(ok + busy, 40);
+    assert_int_equal(in_busy, 40);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM m WHERE key GLOB 'x*'"), ok);
+    /* A DELETE by key: the same. */
+    ok = 0;
+    for (int i = 0; i < 40; i++) {
+        exec_ok(db, "INSERT INTO m VALUES ('d', 0)");
+        exec_ok(db, "DELETE FROM m WHERE key = 'd' AND write_other('z%d') = 0", i);
+        ok += query_int(db, "SELECT count(*) FROM m WHERE key = 'd'") == 0;
+        exec_ok(db, "DELETE FROM m WHERE key = 'd'");
+    }
+    assert_true(ok >= 20 && ok <= 38);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM m WHERE key GLOB 'z*'"), ok);
+    assert_int_equal(query_int(db, "SELECT mmap_check('m') = 'ok'"), 1);
+    mmkv_close(h);
+}
+
 static void test_readers_never_see_torn_or_uncommitted_values_while_a_writer_works(void **state)
 {
     fixture *f = *state;
@@ -1475,6 +1536,8 @@ int main(void)
             test_tables_in_a_database_file_reconnect_when_it_is_reopened, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_mode_new_table_survives_a_failed_create_in_the_same_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_statement_on_one_key_of_a_split_mapping_holds_only_its_part, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
