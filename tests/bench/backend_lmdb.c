@@ -161,6 +161,19 @@ static int lm_del(struct bench_db *d, const char *key)
     return lm_change(d, key, NULL, 0);
 }
 
+/* Reads the value of key and replaces it, in one write transaction. */
+static int lm_update(struct bench_db *d, const char *key, const void *val, uint32_t vlen)
+{
+    MDB_val k = {KEY_LEN, (void *)key}, old, v = {vlen, (void *)val};
+    if (lm_begin(d)) return -1;
+    int rc = mdb_get(d->wtxn, d->dbi, &k, &old);
+    if (rc == 0) rc = mdb_put(d->wtxn, d->dbi, &k, &v, 0);
+    if (rc == 0) return lm_commit(d);
+    mdb_txn_abort(d->wtxn);
+    d->wtxn = NULL;
+    return lm_fail(rc, "update");
+}
+
 /* Walks every entry with a cursor in one read transaction. */
 static int64_t lm_scan(struct bench_db *d, uint64_t *sink)
 {
@@ -206,7 +219,7 @@ const backend be_lmdb = {
     lm_put,     lm_del,
     lm_begin,   lm_commit,
     lm_scan,    NULL,
-    lm_space, 0};
+    lm_space, 0, lm_update};
 
 const backend be_lmdb_1txn = {
     "lmdb-1txn", "LMDB mdb_get alone, 256 lookups per read txn (lookups only)",
@@ -217,4 +230,4 @@ const backend be_lmdb_1txn = {
     lm_put,      lm_del,
     lm_begin,    lm_commit,
     lm_scan,     lm_read_chunk,
-    NULL, 0};
+    NULL, 0, NULL};

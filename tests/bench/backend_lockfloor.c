@@ -224,7 +224,7 @@ const backend be_lock_floor = {"lock-floor",
                                lf_scan,
                                NULL,
                                NULL,
-                               1};
+                               1, NULL};
 
 const backend be_lock_floorp = {BENCH_PARTS_NAME("lock-floor"),
                                 "the same on a mapping in " BENCH_PARTS_STR
@@ -244,4 +244,4 @@ const backend be_lock_floorp = {BENCH_PARTS_NAME("lock-floor"),
                                 lf_scan,
                                 NULL,
                                 NULL,
-                                1};
+                                1, NULL};

@@ -25,6 +25,7 @@
 struct bench_db {
     sqlite3 *db;
     sqlite3_stmt *get, *put, *del, *scan, *begin, *commit;
+    sqlite3_stmt *upd; /* prepared at its first use (the array tables have no UPDATE) */
 };
 
 /* Prints the connection's error about what; returns -1. */
@@ -93,6 +94,7 @@ static void sql_close(struct bench_db *d)
     sqlite3_stmt *st[6] = {d->get, d->put, d->del, d->scan, d->begin, d->commit};
     for (int i = 0; i < 6; i++)
         sqlite3_finalize(st[i]);
+    sqlite3_finalize(d->upd);
     sqlite3_close(d->db);
     free(d);
 }
@@ -131,6 +133,21 @@ static int sql_del(struct bench_db *d, const char *key)
 {
     sqlite3_bind_text(d->del, 1, key, KEY_LEN, SQLITE_STATIC);
     return sql_step_reset(d, d->del, SQLITE_DONE);
+}
+
+/* UPDATE of one key that exists: SQLite looks the row up, then changes it. */
+static int sql_update(struct bench_db *d, const char *key, const void *val, uint32_t vlen)
+{
+    static const char sql[] = "UPDATE kv SET value = ?2 WHERE key = ?1";
+    if (!d->upd && sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &d->upd, NULL))
+        return sql_fail(d->db, sql);
+    sqlite3_bind_text(d->upd, 1, key, KEY_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(d->upd, 2, val, (int)vlen, SQLITE_STATIC);
+    if (sql_step_reset(d, d->upd, SQLITE_DONE)) return -1;
+    if (sqlite3_changes(d->db) == 1) return 0;
+    fprintf(stderr, "bench: update of %.*s changed %d rows\n", KEY_LEN, key,
+            sqlite3_changes(d->db));
+    return -1;
 }
 
 static int sql_begin(struct bench_db *d)
@@ -268,7 +285,7 @@ const backend be_mmap_sql = {"mmap-sql",
                              sql_commit,
                              sql_scan,
                              NULL,
-                             mmap_space, 0};
+                             mmap_space, 0, sql_update};
 
 /* --- mmap-sqlP: the same on a mapping split into BENCH_PARTS parts --- */
 
@@ -309,7 +326,7 @@ const backend be_mmap_sqlp = {BENCH_PARTS_NAME("mmap-sql"),
                               sql_commit,
                               sql_scan,
                               NULL,
-                              mmap_space, 1};
+                              mmap_space, 1, sql_update};
 
 /* --- mem-sql --- */
 
@@ -334,7 +351,7 @@ const backend be_mem_sql = {"mem-sql",  "ordinary WITHOUT ROWID table in :memory
                             sql_put,    sql_del,
                             sql_begin,  sql_commit,
                             sql_scan,   NULL,
-                            sql_space, 0};
+                            sql_space, 0, NULL};
 
 /* --- wal-sql --- */
 
@@ -386,7 +403,7 @@ const backend be_wal_sql = {
     sql_put,     sql_del,
     sql_begin,   sql_commit,
     sql_scan,    NULL,
-    sql_space, 0};
+    sql_space, 0, sql_update};
 
 /* --- array-sql --- */
 
@@ -404,7 +421,7 @@ const backend be_array_sql = {"array-sql", "trivial virtual table over a C array
                               sql_put,     sql_del,
                               sql_begin,   sql_commit,
                               sql_scan,    NULL,
-                              NULL, 0};
+                              NULL, 0, NULL};
 
 /* --- array-txn-sql --- */
 
@@ -430,7 +447,7 @@ const backend be_array_txn_sql = {"array-txn-sql",
                                   sql_commit,
                                   sql_scan,
                                   NULL,
-                                  NULL, 0};
+                                  NULL, 0, NULL};
 
 /* --- filling a mapping until SQLITE_FULL --- */
 

@@ -5,7 +5,7 @@
 **
 ** USAGE
 **   mmkv_bench [--quick] [--reps R] [--seconds S] [--csv FILE] [--only a,b]
-**              [--clock cpu|wall] [--phase fill,single,procs] [--roles read,write,mix,rw,own]
+**              [--clock cpu|wall] [--phase fill,single,procs] [--roles read,write,mix,update,rw,own]
 **   mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]
 **
 ** The full run measures every workload (workloads.c) at N = 1,000, 100,000
@@ -97,7 +97,7 @@ static const backend be_harness = {
     harness_txn,
     NULL,
     NULL,
-    NULL, 0};
+    NULL, 0, NULL};
 
 static const backend *const all_backends[] = {
     &be_mmap_sql, &be_mem_sql, &be_wal_sql,   &be_array_sql, &be_array_txn_sql,
@@ -285,7 +285,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: mmkv_bench [--quick] [--reps R] [--seconds S] [--csv FILE] [--only a,b]\n"
             "                  [--clock cpu|wall] [--phase fill,single,procs]\n"
-            "                  [--roles read,write,mix,rw,own] [--procs-n N (default 100000)]\n"
+            "                  [--roles read,write,mix,update,rw,own] [--procs-n N (default 100000)]\n"
             "       mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]\n"
             "backends: mmap-sql mem-sql wal-sql array-sql mmkv-c lmdb lmdb-1txn\n"
             "          (multi-process runs also: lock-floor, lock-floor16, mmap-sql16 and mmkv-c16)\n"
@@ -519,7 +519,7 @@ static int shared_backends(const options *o, const backend **bes, bench_cfg *cfg
     return nb;
 }
 
-static const char *const role_names[3] = {"read", "write", "mix90/10"};
+static const char *const role_names[4] = {"read", "write", "mix90/10", "update"};
 
 /* Records one multi-process result. */
 static void record_mp(const backend *b, const char *role, uint64_t n, int procs, const mp_result *r)
@@ -554,17 +554,19 @@ static void reader_runs(const options *o, const backend *b, const bench_cfg *c)
 static void phase_procs(const options *o, uint64_t n)
 {
     static const int procs[3] = {1, 2, 4};
-    static const char *const roles[3] = {"read", "write", "mix"};
+    static const char *const roles[4] = {"read", "write", "mix", "update"};
     const backend *bes[NBACKENDS];
     bench_cfg cfgs[NBACKENDS];
     mp_result r;
     printf("\n-- loading N = %llu for the multi-process runs\n", (unsigned long long)n);
     int nb = shared_backends(o, bes, cfgs, n);
     for (int rep = 0; rep < o->reps; rep++) {
-        for (int role = 0; role < 3; role++)
+        for (int role = 0; role < 4; role++)
             for (int p = 0; role_on(o, roles[role]) && p < 3; p++)
                 for (int i = 0; i < nb; i++) {
-                    if (bes[i]->procs_only && role != ROLE_WRITE) continue; /* writers only */
+                    if (role == ROLE_UPDATE ? !bes[i]->update /* some have no UPDATE */
+                                            : bes[i]->procs_only && role != ROLE_WRITE)
+                        continue; /* the split and floor stores: writers (and updaters) only */
                     if (mp_run(bes[i], &cfgs[i], procs[p], role, o->proc_seconds, &r))
                         die("%s: a worker failed", bes[i]->name);
                     record_mp(bes[i], role_names[role], n, procs[p], &r);

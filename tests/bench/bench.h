@@ -51,6 +51,9 @@ typedef struct backend {
     /* Optional: bytes of storage the entries take; 0 on success. */
     int (*space)(bench_db *d, uint64_t *used, uint64_t *entries);
     int procs_only; /* measured in the multi-process runs only */
+    /* Optional: reads the value of a key that exists and replaces it, in
+    ** one transaction (SQL: UPDATE kv SET value = ?2 WHERE key = ?1). */
+    int (*update)(bench_db *d, const char *key, const void *val, uint32_t vlen);
 } backend;
 
 extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql, be_array_txn_sql;
@@ -100,7 +103,7 @@ int workload_warmup(const backend *b, bench_db *d, const bench_cfg *c, int w, ui
                     uint64_t *rng);
 
 /* --- several processes (multiproc.c) --- */
-enum { ROLE_READ, ROLE_WRITE, ROLE_MIX, ROLE_SPIN };
+enum { ROLE_READ, ROLE_WRITE, ROLE_MIX, ROLE_UPDATE, ROLE_SPIN };
 typedef struct mp_result {
     double ops_per_sec; /* aggregate over the processes */
     double cpu_per_wall;

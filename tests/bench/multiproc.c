@@ -70,7 +70,8 @@ static void mp_op(const mp_job *j, bench_db *d, uint64_t *rng, uint64_t *sink)
             *sink += rng_next(rng);
         return;
     }
-    int write = j->role == ROLE_WRITE || (j->role == ROLE_MIX && r % 10 == 0);
+    int write =
+        j->role == ROLE_WRITE || j->role == ROLE_UPDATE || (j->role == ROLE_MIX && r % 10 == 0);
     if (!write) {
         if (j->b->get(d, key_of(((r >> 32) * n) >> 32), sink))
             die("%s: lookup failed in worker %d", j->b->name, j->index);
@@ -78,7 +79,8 @@ static void mp_op(const mp_job *j, bench_db *d, uint64_t *rng, uint64_t *sink)
     }
     uint64_t share = n / (uint64_t)j->parts;
     uint64_t i = (((r >> 32) * share) >> 32) * (uint64_t)j->parts + (uint64_t)j->part;
-    if (j->b->put(d, key_of(i), value_of(r), j->c->vsize))
+    if (j->role == ROLE_UPDATE ? j->b->update(d, key_of(i), value_of(r), j->c->vsize)
+                               : j->b->put(d, key_of(i), value_of(r), j->c->vsize))
         die("%s: write failed in worker %d", j->b->name, j->index);
 }
 

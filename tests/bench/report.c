@@ -170,7 +170,7 @@ void report_single(uint64_t n, uint32_t vsize, const backend *const *bes, int nb
     space_line(bes, nbes, n, vsize);
 }
 
-static const char *const role_names[] = {"read", "write", "mix90/10"};
+static const char *const role_names[] = {"read", "write", "mix90/10", "update"};
 
 void report_procs(uint64_t n, const backend *const *bes, int nbes, const int *procs, int np)
 {
@@ -179,12 +179,13 @@ void report_procs(uint64_t n, const backend *const *bes, int nbes, const int *pr
            "ops/s,\n   median [min-max], and CPU time / wall time (machine: 2 cores; 4 "
            "processes oversubscribe it)\n",
            (unsigned long long)n);
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 4; r++) {
         printf("  %-9s %-10s", role_names[r], "backend");
         for (int p = 0; p < np; p++)
             printf(" %22s P=%d cpu/wall", "kops/s", procs[p]);
         printf("\n");
         for (int i = 0; i < nbes; i++) {
+            if (r == ROLE_UPDATE && !bes[i]->update) continue;
             printf("  %-9s %-10s", role_names[r], bes[i]->name);
             for (int p = 0; p < np; p++) {
                 const sample_set *s =
@@ -379,6 +380,18 @@ static void process_targets(uint64_t n)
          ratio_of("procs", "mmkv-c16", "write", 2, "procs", "mmkv-c", "write", 1, n));
     note("  16 parts: mmap-sql16 1 writer / mmap-sql 1 writer",
          ratio_of("procs", "mmap-sql16", "write", 1, "procs", "mmap-sql", "write", 1, n));
+    target("2 updaters (UPDATE by key), distinct keys: aggregate mmap-sql16 / wal-sql",
+           ratio_of("procs", "mmap-sql16", "update", 2, "procs", "wal-sql", "update", 2, n), 10,
+           0);
+    target("2 updaters, distinct keys: mmap-sql16 (16 parts) aggregate / 1 updater",
+           ratio_of("procs", "mmap-sql16", "update", 2, "procs", "mmap-sql16", "update", 1, n),
+           1.0, 0);
+    note("  2 updaters: mmap-sql (1 part) aggregate / 1 updater",
+         ratio_of("procs", "mmap-sql", "update", 2, "procs", "mmap-sql", "update", 1, n));
+    note("  2 updaters: mmkv-c16 (get and put, deferred) aggregate / 1 updater",
+         ratio_of("procs", "mmkv-c16", "update", 2, "procs", "mmkv-c16", "update", 1, n));
+    note("  2 updaters: lmdb (get and put, one txn) aggregate / 1 updater",
+         ratio_of("procs", "lmdb", "update", 2, "procs", "lmdb", "update", 1, n));
     note("  lock floor: 2 writers aggregate / 1 writer (one lock, four lines)",
          ratio_of("procs", "lock-floor", "write", 2, "procs", "lock-floor", "write", 1, n));
     note("  lock floor, 16 parts: 2 writers aggregate / 1 writer",
