@@ -1,6 +1,7 @@
 -- plan.sql: `key = ?` and `key IN (...)` are hash lookups (the vtab's
 -- plan idxNum 1: "SCAN m VIRTUAL TABLE INDEX 1:..."; plan 3 when only the key
--- is read, so the value is not copied), a plain scan is plan 0, a scan that
+-- is read, so the value is not copied; 9 and 11, the same for a value of an
+-- IN list), a plain scan is plan 0, a scan that
 -- reads no value (count(*)) is plan 6, which copies keys only, and all return
 -- the right rows.
 --
@@ -24,21 +25,21 @@ EXPLAIN QUERY PLAN SELECT value FROM m WHERE key = 'k7';
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE 'k7' = key;
 -- plan: SCAN m VIRTUAL TABLE INDEX 1:
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE key = ?1 AND value > 3;
--- plan: SCAN m VIRTUAL TABLE INDEX 1:
+-- plan: SCAN m VIRTUAL TABLE INDEX 9:
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN ('k1', 'k2', 'k3');
--- plan: SCAN m VIRTUAL TABLE INDEX 1:
+-- plan: SCAN m VIRTUAL TABLE INDEX 9:
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (?, ?);
--- plan: SCAN m VIRTUAL TABLE INDEX 1:
+-- plan: SCAN m VIRTUAL TABLE INDEX 9:
 EXPLAIN QUERY PLAN SELECT value FROM m WHERE key IN (SELECT k FROM probe);
 -- plan: SCAN m VIRTUAL TABLE INDEX 1:
 EXPLAIN QUERY PLAN UPDATE m SET value = 0 WHERE key = ?;
 -- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
 EXPLAIN QUERY PLAN DELETE FROM m WHERE key = ?;
--- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
+-- plan: SCAN m VIRTUAL TABLE INDEX 11:key=? (key only)
 EXPLAIN QUERY PLAN DELETE FROM m WHERE key IN (?, ?, ?);
 -- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
 EXPLAIN QUERY PLAN SELECT key FROM m WHERE key = ?;
--- plan: SCAN m VIRTUAL TABLE INDEX 3:key=? (key only)
+-- plan: SCAN m VIRTUAL TABLE INDEX 11:key=? (key only)
 EXPLAIN QUERY PLAN SELECT count(*) FROM m WHERE key IN (?, ?);
 -- plan: SCAN m VIRTUAL TABLE INDEX 1:key=?
 EXPLAIN QUERY PLAN SELECT key, value FROM m WHERE key = ?;

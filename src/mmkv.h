@@ -176,11 +176,11 @@ int mmkv_begin(mmkv *s);
 ** every part is not had within the timeout, that call fails with MMKV_BUSY
 ** and the transaction goes on unchanged.  The whole transaction is rolled
 ** back instead if what it did cannot stand after that wait: another writer
-** committed in its part after the transaction read it (a get, or a put or
-** delete that found the key there or not there and changed nothing), or
-** took a key it inserted or deleted (MMKV_BUSY); the part filled up
-** (MMKV_FULL); another writer took the part and kept it past the timeout
-** (MMKV_BUSY); or another error.  Its message then begins "the transaction
+** changed a key it had read (a get, or a put or delete that found the key
+** there or not there and changed nothing; after mmkv_rollback_to undid
+** changes, any commit in its part counts), or took a key it inserted or
+** deleted (MMKV_BUSY); the part filled up (MMKV_FULL); another writer took
+** the part and kept it past the timeout (MMKV_BUSY); or another error.  Its message then begins "the transaction
 ** was rolled back", and every later call on it, mmkv_commit too, returns
 ** the same error until mmkv_commit or mmkv_rollback ends it.  A transaction
 ** that must not fail that way starts with mmkv_begin.  In a mapping of one

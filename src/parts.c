@@ -30,13 +30,15 @@
 **     reads and changes keys of it, and takes every part at its first other
 **     call (escalate).  If it then has to undo its changes, release its
 **     part and take every part in order, it does them again after the
-**     wait: puts that replace need nothing more; after a read (a get, or a
-**     put or delete that changed nothing) the part must have no new
-**     commit, and each insert and delete must succeed again.  If it does
-**     not get every part in time, it does its changes again in their part
-**     alone and that call fails with MMKV_BUSY, changing nothing.  If its
-**     changes cannot stand (a commit after its read, a key taken, the part
-**     full, the part kept past the timeout by another writer), it fails as
+**     wait, in order: each insert and delete must succeed again, and
+**     before each change the keys read before it (by a get, or a put or
+**     delete that changed nothing) must be as they were read: absent,
+**     present, or with the same value (mmkv_rollback_to, which undoes what
+**     reads may have seen, makes that "no commit at all in the part").  If it does not get every part in
+**     time, it does its changes again in their part alone and that call
+**     fails with MMKV_BUSY, changing nothing.  If its changes cannot stand
+**     (a key read or taken meanwhile, the part full, the part kept past
+**     the timeout by another writer), it fails as
 **     a whole: its parts are rolled back, and every later call but
 **     mmkv_rollback returns the error, with a message that says so, so
 **     nothing it reported done is lost unseen.
@@ -107,6 +109,8 @@ void parts_free(struct mmkv *s)
     }
     free(s->part);
     free(s->xops);
+    free(s->reads);
+    free(s->readkeys);
     s->part = NULL;
     s->nparts = 1;
 }
@@ -230,6 +234,93 @@ int mmkv_begin(mmkv *s)
     return MMKV_OK;
 }
 
+/* Forgets what a deferred transaction saw of its part. */
+static void forget_reads(struct mmkv *s)
+{
+    s->nreads = 0;
+    s->nreadkeys = 0;
+    s->strict = 0;
+}
+
+/* Appends n bytes at p to the whole's readkeys; returns their offset, or
+** SIZE_MAX out of memory. */
+static size_t keep_bytes(struct mmkv *s, const void *p, size_t n)
+{
+    if (s->capreadkeys - s->nreadkeys < n) {
+        size_t cap = s->capreadkeys * 2 > s->nreadkeys + n ? s->capreadkeys * 2
+                                                           : s->nreadkeys + n + 256;
+        unsigned char *b = cap > s->nreadkeys ? realloc(s->readkeys, cap) : NULL;
+        if (!b) return SIZE_MAX;
+        s->readkeys = b;
+        s->capreadkeys = cap;
+    }
+    size_t at = s->nreadkeys;
+    if (n) memcpy(s->readkeys + at, p, n);
+    s->nreadkeys += n;
+    return at;
+}
+
+/* Notes what a call of the deferred transaction saw of key k in the part
+** it holds (kind READ_*; v, the value it found, for READ_VALUE), to check
+** it after a wait.  Out of memory, the transaction checks the whole part
+** instead (strict). */
+static void note_read(struct mmkv *s, const mmkv_key *k, int kind, const mmkv_value *v)
+{
+    if (s->strict || k->n > MMKV_MAX_KEY) return; /* no key that long is there */
+    if (s->nreads == s->capreads) {
+        size_t cap = s->capreads ? s->capreads * 2 : 16;
+        struct readrec *r = realloc(s->reads, cap * sizeof *r);
+        if (!r) {
+            s->strict = 1;
+            return;
+        }
+        s->reads = r;
+        s->capreads = cap;
+    }
+    struct readrec *r = &s->reads[s->nreads];
+    r->pos = s->nx;
+    r->keyn = k->n;
+    r->keytype = (uint8_t)k->type;
+    r->kind = (uint8_t)kind;
+    r->val = kind == READ_VALUE ? *v : (mmkv_value){MMKV_NULL, 0, 0, NULL, 0};
+    int bytes = r->val.type == MMKV_TEXT || r->val.type == MMKV_BLOB;
+    r->keyat = keep_bytes(s, k->p, k->n);
+    r->valat = bytes ? keep_bytes(s, v->p, v->n) : 0;
+    if (r->keyat == SIZE_MAX || r->valat == SIZE_MAX) {
+        s->strict = 1;
+        return;
+    }
+    s->nreads++;
+}
+
+/* Checks, in part p (number h, taken again after a wait), that what read
+** r saw is still so.  Returns MMKV_OK, MMKV_BUSY if another writer changed
+** it, or the error of the lookup. */
+static int check_read(struct mmkv *s, struct mmkv *p, int h, const struct readrec *r)
+{
+    mmkv_key k = {r->keytype, s->readkeys + r->keyat, r->keyn};
+    const mmkv_value *was = &r->val;
+    struct rec found;
+    uint64_t slot;
+    int rc = index_find(p, &k, key_hash(p->hdr->seed, &k), &slot, &found);
+    if (rc != MMKV_OK && rc != MMKV_NOTFOUND) return from_part(s, p, rc);
+    const mmkv_value *now = &found.val;
+    int same = r->kind == READ_ABSENT ? rc == MMKV_NOTFOUND : rc == MMKV_OK;
+    if (same && r->kind == READ_VALUE) {
+        same = now->type == was->type;
+        if (same && was->type == MMKV_INT) same = now->i == was->i;
+        if (same && was->type == MMKV_REAL) same = memcmp(&now->r, &was->r, sizeof was->r) == 0;
+        if (same && (was->type == MMKV_TEXT || was->type == MMKV_BLOB))
+            same = now->n == was->n &&
+                   (was->n == 0 || memcmp(now->p, s->readkeys + r->valat, was->n) == 0);
+    }
+    if (same) return MMKV_OK;
+    return store_err(s, MMKV_BUSY,
+                     "another writer changed a key of part %d of mapping %s that the "
+                     "transaction had read, while the transaction waited for its other parts",
+                     h + 1, s->where);
+}
+
 int mmkv_begin_deferred(mmkv *s)
 {
     if (s->nparts == 1) return part_begin(s);
@@ -238,7 +329,7 @@ int mmkv_begin_deferred(mmkv *s)
     s->in_txn = 1;
     s->lazy = 1;
     s->held = -1;
-    s->read = 0;
+    forget_reads(s);
     s->nx = 0;
     s->err[0] = 0;
     return MMKV_OK;
@@ -328,7 +419,7 @@ static int fail_txn(struct mmkv *s, int rc)
         if (s->part[i]->in_txn) part_rollback(s->part[i]);
     s->lazy = 2;
     s->held = -1;
-    s->read = 0;
+    forget_reads(s);
     s->nx = 0;
     s->failed = rc;
     snprintf(s->failmsg, sizeof s->failmsg, "the transaction was rolled back: %s", cause);
@@ -378,6 +469,7 @@ static int escalate(struct mmkv *s)
         rc = take_range(s, h + 1, s->nparts, 1, deadline);
         if (rc == MMKV_OK) {
             s->lazy = 0;
+            forget_reads(s);
             return MMKV_OK;
         }
         give_back(s, 0, h);
@@ -387,15 +479,14 @@ static int escalate(struct mmkv *s)
     if (rc != MMKV_BUSY) return rc;
     struct mmkv *ph = s->part[h];
     struct redo *d;
-    size_t n = s->nx;
-    int read = s->read;
+    size_t n = s->nx, nreads = s->nreads;
+    int checks = s->nreads || s->strict;
     uint64_t seen = s->held_commits;
     if ((rc = save_changes(s, ph, &d)) != MMKV_OK) return rc; /* still deferred, holding h */
     rc = part_rollback(ph);
     if (rc) from_part(s, ph, rc);
     s->nx = 0;
     s->held = -1;
-    s->read = 0;
     int busy = 0;
     if (rc == MMKV_OK) rc = take_range(s, 0, s->nparts, 1, deadline);
     if (rc == MMKV_OK) {
@@ -409,14 +500,19 @@ static int escalate(struct mmkv *s)
         busy = 1;
         memcpy(s->failmsg, s->err, sizeof s->failmsg - 1);
         s->failmsg[sizeof s->failmsg - 1] = 0;
-        rc = read ? take_held(s, h) : MMKV_OK;
+        rc = checks ? take_held(s, h) : MMKV_OK; /* reads are checked under their part */
     }
-    if (rc == MMKV_OK && read && ph->hdr->commits != seen)
+    if (rc == MMKV_OK && s->strict && ph->hdr->commits != seen)
         rc = store_err(s, MMKV_BUSY,
                        "another writer changed part %d of mapping %s, which the transaction had "
                        "read, while the transaction waited for its other parts",
-                       h, s->where);
-    for (size_t j = 0; j < n && rc == MMKV_OK; j++) {
+                       h + 1, s->where);
+    /* The changes again, in order, each read checked where it was made. */
+    size_t r = 0;
+    for (size_t j = 0; j <= n && rc == MMKV_OK; j++) {
+        while (rc == MMKV_OK && !s->strict && r < nreads && s->reads[r].pos <= j)
+            rc = check_read(s, ph, h, &s->reads[r++]);
+        if (j == n || rc != MMKV_OK) break;
         rc = d[j].how == XOP_DEL      ? mmkv_del(s, &d[j].k)
              : d[j].how == XOP_INSERT ? mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_INSERT)
                                       : mmkv_put(s, &d[j].k, &d[j].v, MMKV_PUT_REPLACE);
@@ -424,29 +520,23 @@ static int escalate(struct mmkv *s)
             rc = store_err(s, MMKV_BUSY,
                            "another writer %s a key of part %d of mapping %s that the transaction "
                            "had %s, while the transaction waited for its other parts",
-                           rc == MMKV_EXISTS ? "added" : "deleted", h, s->where,
+                           rc == MMKV_EXISTS ? "added" : "deleted", h + 1, s->where,
                            rc == MMKV_EXISTS ? "added" : "deleted");
     }
     free(d);
     if (rc) return fail_txn(s, rc);
-    if (busy) s->read = read;
+    if (!busy) forget_reads(s); /* it holds every part: nothing to check any more */
     return busy ? store_err(s, MMKV_BUSY, "%s", s->failmsg) : MMKV_OK;
 }
 
 /* Before a call of a deferred transaction on a key of part i: takes the
 ** part if the transaction holds none yet, or every part if it holds
-** another.  `read`: the call's outcome depends on what the part holds
-** (anything but a put that replaces). */
-static int defer_to(struct mmkv *s, uint32_t i, int read)
+** another. */
+static int defer_to(struct mmkv *s, uint32_t i)
 {
-    int rc = MMKV_OK;
     if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
-    if (s->held < 0)
-        rc = take_held(s, (int)i);
-    else if (s->held != (int)i)
-        return escalate(s);
-    s->read |= read;
-    return rc;
+    if (s->held < 0) return take_held(s, (int)i);
+    return s->held != (int)i ? escalate(s) : MMKV_OK;
 }
 
 /* Ends the whole's transaction after its parts have ended theirs. */
@@ -456,7 +546,7 @@ static void end_whole(struct mmkv *s)
     s->nx = 0;
     s->lazy = 0;
     s->held = -1;
-    s->read = 0;
+    forget_reads(s);
 }
 
 int mmkv_commit(mmkv *s)
@@ -513,6 +603,13 @@ int mmkv_rollback_to(mmkv *s, size_t mark)
     if (s->nparts == 1) return part_rollback_to(s, mark);
     if (!s->in_txn) return store_err(s, MMKV_INVALID, "no transaction is open");
     if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
+    if (s->lazy == 1 && (s->nx > mark || (s->nreads && s->reads[s->nreads - 1].pos > mark))) {
+        /* What the undone changes saw, and what was seen after them, can
+        ** no longer be checked key by key. */
+        s->strict = 1;
+        s->nreads = 0;
+        s->nreadkeys = 0;
+    }
     while (s->nx > mark) {
         const struct xop *x = &s->xops[s->nx - 1];
         struct mmkv *p = s->part[x->part];
@@ -535,12 +632,12 @@ static int reserve_xops(struct mmkv *s)
     return MMKV_OK;
 }
 
-/* Ends a change made in part i whose log had `before` entries, by a call
-** of kind how (XOP_*): in a transaction, the whole's log records it if the
-** part logged anything.  A deferred transaction's call that changed
-** nothing (a key that exists for an insert, none for a delete) has read
-** the part. */
-static int change_done(struct mmkv *s, uint32_t i, uint32_t how, size_t before, int rc)
+/* Ends a change of key k made in part i whose log had `before` entries,
+** by a call of kind how (XOP_*): in a transaction, the whole's log records
+** it if the part logged anything.  A deferred transaction's call that
+** changed nothing saw the key there (an insert) or not (a delete). */
+static int change_done(struct mmkv *s, const mmkv_key *k, uint32_t i, uint32_t how, size_t before,
+                       int rc)
 {
     struct mmkv *p = s->part[i];
     if (s->in_txn && p->nops != before) {
@@ -548,8 +645,8 @@ static int change_done(struct mmkv *s, uint32_t i, uint32_t how, size_t before, 
         s->xops[s->nx].how = how;
         s->xops[s->nx].before = before;
         s->nx++;
-    } else if (s->lazy && (rc == MMKV_EXISTS || rc == MMKV_NOTFOUND)) {
-        s->read = 1;
+    } else if (s->lazy == 1 && s->held == (int)i && (rc == MMKV_EXISTS || rc == MMKV_NOTFOUND)) {
+        note_read(s, k, rc == MMKV_EXISTS ? READ_PRESENT : READ_ABSENT, NULL);
     }
     return rc ? from_part(s, p, rc) : rc;
 }
@@ -568,23 +665,23 @@ int mmkv_put(mmkv *s, const mmkv_key *k, const mmkv_value *v, int flags)
     if (rc) return rc;
     uint32_t i = route(s, k);
     if (s->lazy) {
-        if ((rc = defer_to(s, i, 0)) != MMKV_OK) return rc;
+        if ((rc = defer_to(s, i)) != MMKV_OK) return rc;
         if ((rc = reserve_xops(s)) != MMKV_OK) return rc; /* room again after a redo */
     }
     size_t before = s->part[i]->nops;
     uint32_t how = flags & MMKV_PUT_REPLACE ? XOP_REPLACE : XOP_INSERT;
-    return change_done(s, i, how, before, part_put(s->part[i], k, v, flags));
+    return change_done(s, k, i, how, before, part_put(s->part[i], k, v, flags));
 }
 
 int mmkv_del(mmkv *s, const mmkv_key *k)
 {
     if (s->nparts == 1) return part_del(s, k);
     uint32_t i = route(s, k);
-    int rc = s->lazy ? defer_to(s, i, 0) : MMKV_OK;
+    int rc = s->lazy ? defer_to(s, i) : MMKV_OK;
     if (rc == MMKV_OK && s->in_txn) rc = reserve_xops(s);
     if (rc) return rc;
     size_t before = s->part[i]->nops;
-    return change_done(s, i, XOP_DEL, before, part_del(s->part[i], k));
+    return change_done(s, k, i, XOP_DEL, before, part_del(s->part[i], k));
 }
 
 /* --- reads --- */
@@ -598,10 +695,15 @@ int mmkv_get_at(mmkv *s, const mmkv_key *k, mmkv_value *v, void **buf, size_t *b
 {
     if (s->nparts == 1) return part_get_at(s, k, v, buf, bufsz, at);
     uint32_t i = route(s, k);
-    int rc = s->lazy ? defer_to(s, i, 1) : MMKV_OK;
+    int rc = s->lazy ? defer_to(s, i) : MMKV_OK;
     if (rc) return rc;
     struct mmkv *p = s->part[i];
     rc = part_get_at(p, k, v, buf, bufsz, at);
+    /* A deferred transaction's read of its part; what it finds of its own
+    ** changes (a NEW record) comes back with them if they are done again. */
+    if (s->lazy == 1 && s->held == (int)i && (rc == MMKV_OK || rc == MMKV_NOTFOUND) &&
+        !(rc == MMKV_OK && p->hint_ok && p->hint_rec.state == BS_NEW))
+        note_read(s, k, rc == MMKV_NOTFOUND ? READ_ABSENT : v ? READ_VALUE : READ_PRESENT, v);
     return rc && rc != MMKV_NOTFOUND ? from_part(s, p, rc) : rc;
 }
 

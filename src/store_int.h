@@ -135,6 +135,18 @@ struct xop {
 };
 enum { XOP_REPLACE, XOP_INSERT, XOP_DEL };
 
+/* What a call of a deferred transaction saw of the part it holds, after
+** `pos` changes of the transaction (parts.c): key absent, key present, or
+** key with value val (its bytes, if any, at valat).  Keys and value bytes
+** are kept in the whole's readkeys, from keyat and valat. */
+struct readrec {
+    size_t pos, keyat, valat;
+    mmkv_value val; /* p not used */
+    uint32_t keyn;
+    uint8_t keytype, kind; /* READ_* */
+};
+enum { READ_ABSENT, READ_PRESENT, READ_VALUE };
+
 /* A handle.  A mapping in one part is driven by one handle; a mapping split
 ** into parts has a handle for the whole (nparts > 1, part[] set, hdr the
 ** header of part 0) and one for each part, whose base, cap and hdr describe
@@ -163,8 +175,13 @@ struct mmkv {
     int lazy;                /* the whole's: 1 while a deferred transaction holds at most part
                                 `held`; 2 once it failed (see parts.c) */
     int held;                /* ... that part, or -1 for none yet */
-    int read;                /* ... and a read, or a call that changed nothing, saw the part */
-    uint64_t held_commits;   /* ... and that part's commit count when it was taken */
+    struct readrec *reads;   /* ... what its calls saw of that part, checked after a wait */
+    size_t nreads, capreads;
+    unsigned char *readkeys; /* ... the bytes of their keys and values */
+    size_t nreadkeys, capreadkeys;
+    int strict;              /* ... it saw what it cannot check key by key (its changes undone
+                                by mmkv_rollback_to): the part must have no new commit at all */
+    uint64_t held_commits;   /* ... that part's commit count when it was taken */
     int failed;              /* the error of a failed deferred transaction */
     char failmsg[600];       /* and its message */
     char where[4200]; /* "alpha" or the file path, for messages */

@@ -16,6 +16,7 @@
 **             the BINARY collation; one hash probe, at most one row.
 **   idxNum 3  the same when the statement reads only the key (colUsed), as
 **             DELETE ... WHERE key = ? does: the value is not copied.
+**   idxNum 9, 11  plans 1 and 3 for `key IN (...)` (bit 8, PLAN_IN).
 **   idxNum 6  full scan when the statement reads no value (count(*),
 **             DELETE without a condition on the value): keys are copied,
 **             values are not and read as NULL.  Keys always are: SQLite may
@@ -225,10 +226,9 @@ static int mmDisconnect(sqlite3_vtab *vt)
     return SQLITE_OK;
 }
 
-/* The plans' texts of a lookup that is one of several (`key IN (...)`):
-** xFilter knows them by their address. */
-static const char PLAN_IN[] = "key=?, each of IN";
-static const char PLAN_IN_KEY_ONLY[] = "key=? (key only), each of IN";
+/* Plans 1 and 3 (a key, with its value or not) with this bit: the key is
+** one of an IN list, which SQLite looks up one by one. */
+#define PLAN_IN 8
 
 /* xBestIndex: a usable `key = ?` with BINARY collation makes plan 1. */
 static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
@@ -241,9 +241,8 @@ static int mmBestIndex(sqlite3_vtab *vt, sqlite3_index_info *info)
         info->aConstraintUsage[i].argvIndex = 1;
         info->aConstraintUsage[i].omit = 1;
         int key_only = !(info->colUsed & 2), in = sqlite3_vtab_in(info, i, -1);
-        info->idxNum = key_only ? 3 : 1;
-        info->idxStr = (char *)(in ? (key_only ? PLAN_IN_KEY_ONLY : PLAN_IN)
-                                   : (key_only ? "key=? (key only)" : "key=?"));
+        info->idxNum = (key_only ? 3 : 1) | (in ? PLAN_IN : 0);
+        info->idxStr = key_only ? "key=? (key only)" : "key=?";
         info->estimatedCost = 1.0;
         info->estimatedRows = 1;
         info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
@@ -584,12 +583,11 @@ static int mmFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
 {
     mm_cursor *c = (mm_cursor *)cur;
     mm_vtab *t = (mm_vtab *)cur->pVtab;
-    int rc;
+    int rc, plan = idxNum & ~PLAN_IN, one = (plan == 1 || plan == 3) && argc == 1;
+    (void)idxStr;
     cursor_reset(c);
-    int one = (idxNum == 1 || idxNum == 3) && argc == 1;
-    if ((rc = open_txn(t, one && idxStr != PLAN_IN && idxStr != PLAN_IN_KEY_ONLY)) != SQLITE_OK)
-        return rc;
-    if (one) return lookup(t, c, argv[0], idxNum == 3);
+    if ((rc = open_txn(t, one && !(idxNum & PLAN_IN))) != SQLITE_OK) return rc;
+    if (one) return lookup(t, c, argv[0], plan == 3);
     int key_only = idxNum == 6;
     reserve_scan(t, c, key_only);
     int src = mmkv_scan(t->store, key_only ? add_key_row : add_row, c);

@@ -937,11 +937,15 @@ static void cmd_rollback_to(run *r, reader *in)
     unsigned i = get8(in);
     if (!r->s || r->nmarks == 0) return;
     i %= (unsigned)r->nmarks;
+    /* A deferred transaction on one part that undoes changes keeps it (it
+    ** can no longer check what they saw, key by key, after letting go). */
+    int undoes = mmkv_in_transaction(r->s) && r->holds != all_parts(r) && r->s->nx > r->marks[i];
     int rc = mmkv_rollback_to(r->s, r->marks[i]);
     trace("rollback to mark %u (%zu): %s", i, r->marks[i], mmkv_strerror(rc));
     REQUIRE(valid_rc(rc));
     if (!r->trusted) return;
     REQUIRE(rc == MMKV_OK);
+    if (undoes) r->read = 1;
     memcpy(r->cur, r->mark_state[i], sizeof r->cur);
     drop_marks(r, (int)i + 1);
 }

@@ -461,6 +461,7 @@ struct holder {
     mmkv *u;
     volatile int taken;
     int hold_ms, fill_part;
+    volatile int *until; /* if set, holds on (up to 10 s) until *until is not -1 */
 };
 
 static void sleep_ms(int ms)
@@ -486,6 +487,9 @@ static void *hold_part0(void *arg)
         sleep_ms(h->hold_ms > 100 ? h->hold_ms - 100 : 0);
     } else {
         sleep_ms(h->hold_ms); /* the other thread's escalation waits for this */
+        for (int i = 0; h->until && i < 10000 && __atomic_load_n(h->until, __ATOMIC_SEQ_CST) == -1;
+             i++)
+            sleep_ms(1);
     }
     store_unlock(h->u->part[0]);
     return NULL;
@@ -517,7 +521,7 @@ static void test_parts_a_deferred_transaction_redoes_its_puts_when_a_lower_part_
     put_ok(s, &k[2], &v3, MMKV_PUT_REPLACE);
     put_ok(s, &k[0], &v4, MMKV_PUT_REPLACE);
     assert_int_equal(parts_locked(s), 1);
-    struct holder h = {u, 0, 200, -1};
+    struct holder h = {u, 0, 200, -1, NULL};
     pthread_t th;
     start_holder(&th, &h);
     /* The read of a key of part 0, which the thread holds: the puts are
@@ -563,7 +567,7 @@ static mmkv *escalate_against_holder(fixture *f, int timeout_ms, int hold_ms, in
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
     put_ok(s, &k[1], &vb, MMKV_PUT_REPLACE);
-    struct holder h = {*u, 0, hold_ms, fill ? NPARTS - 1 : -1};
+    struct holder h = {*u, 0, hold_ms, fill ? NPARTS - 1 : -1, NULL};
     pthread_t th;
     start_holder(&th, &h);
     assert_int_equal(mmkv_get(s, other, NULL, NULL, NULL), want);
@@ -659,7 +663,7 @@ static void test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whol
     mmkv_value v1 = v_int(1);
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
     put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
-    struct holder h = {u, 0, 500, -1};
+    struct holder h = {u, 0, 500, -1, NULL};
     pthread_t th, tg;
     start_holder(&th, &h);
     struct grabber g = {w, NPARTS - 1};
@@ -692,7 +696,7 @@ struct putter {
 static void *put_key(void *arg)
 {
     struct putter *p = arg;
-    p->rc = mmkv_put(p->w, &p->k, &p->v, MMKV_PUT_REPLACE);
+    __atomic_store_n(&p->rc, mmkv_put(p->w, &p->k, &p->v, MMKV_PUT_REPLACE), __ATOMIC_SEQ_CST);
     return NULL;
 }
 
@@ -721,7 +725,7 @@ static void test_parts_a_deferred_transaction_that_read_its_part_redoes_its_chan
     put_ok(s, &k[2], &v3, MMKV_PUT_INSERT);               /* INSERT k2 */
     size_t mark = mmkv_mark(s);
     assert_int_equal(parts_locked(s), 1);
-    struct holder h = {u, 0, 200, -1};
+    struct holder h = {u, 0, 200, -1, NULL};
     pthread_t th;
     start_holder(&th, &h);
     expect_missing(s, &other); /* needs part 0: undo, wait, redo */
@@ -743,12 +747,16 @@ static void test_parts_a_deferred_transaction_that_read_its_part_redoes_its_chan
 }
 
 /* The same, but while the transaction waits for part 0 another writer
-** changes its part: with a read (read_first), any commit there means the
-** transaction cannot be what its caller saw; without one, a key it
-** inserted that another writer added meanwhile does.  It fails whole with
-** MMKV_BUSY, its message says why, and only the other writer's change
-** stays. */
-static void deferred_transaction_meets_a_writer(fixture *f, int read_first)
+** (a thread, whose put waits for the transaction's part) changes its part:
+**   CHANGE_OTHER: another key of the part than the one it read: its read
+**     still holds, so it does its changes again and commits;
+**   CHANGE_READ: the key it read: it cannot be what its caller saw;
+**   ADD_INSERTED: adds the key it inserted (it had read nothing).
+** The last two fail whole with MMKV_BUSY, say why, and leave only the other
+** writer's change. */
+enum { CHANGE_OTHER, CHANGE_READ, ADD_INSERTED };
+
+static void deferred_transaction_meets_a_writer(fixture *f, int what)
 {
     mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
     mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
@@ -757,55 +765,101 @@ static void deferred_transaction_meets_a_writer(fixture *f, int read_first)
     mmkv_key k[2], other;
     keys_of_part(s, NPARTS - 1, 2, names, k);
     keys_of_part(s, 0, 1, &other_name, &other);
-    mmkv_value v1 = v_int(1), v2 = v_int(2);
-    if (read_first) put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    mmkv_value v1 = v_int(1), v2 = v_int(2), v7 = v_int(7);
+    if (what != ADD_INSERTED) put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
-    if (read_first) {
-        expect_entry(s, &k[0], &v1);
+    if (what != ADD_INSERTED) {
+        expect_entry(s, &k[0], &v1); /* UPDATE k0 SET value = 2 */
         put_ok(s, &k[0], &v2, MMKV_PUT_REPLACE);
     } else {
         put_ok(s, &k[0], &v2, MMKV_PUT_INSERT);
     }
-    struct holder h = {u, 0, 300, -1};
+    struct putter p = {w, what == CHANGE_OTHER ? k[1] : k[0], v7, -1};
+    struct holder h = {u, 0, 300, -1, &p.rc};
     pthread_t th, tw;
     start_holder(&th, &h);
-    /* Another key of the part after a read; the same key after an insert. */
-    struct putter p = {w, read_first ? k[1] : k[0], v_int(7), -1};
     assert_int_equal(pthread_create(&tw, NULL, put_key, &p), 0); /* waits for s's part */
-    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_BUSY);
-    assert_non_null(strstr(mmkv_errmsg(s), "the transaction was rolled back"));
-    assert_non_null(strstr(mmkv_errmsg(s), read_first ? "another writer changed part 3"
-                                                      : "another writer added a key of part 3"));
-    assert_int_equal(parts_locked(s), 0);
+    int rc = mmkv_get(s, &other, NULL, NULL, NULL);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(pthread_join(tw, NULL), 0);
     assert_int_equal(p.rc, MMKV_OK);
-    assert_int_equal(mmkv_commit(s), MMKV_BUSY);
-    assert_int_equal(mmkv_in_transaction(s), 0);
-    mmkv_value v7 = v_int(7);
-    if (read_first) {
-        expect_entry(u, &k[0], &v1);
+    if (what == CHANGE_OTHER) {
+        assert_int_equal(rc, MMKV_NOTFOUND);
+        assert_int_equal(mmkv_commit(s), MMKV_OK);
+        expect_entry(u, &k[0], &v2);
         expect_entry(u, &k[1], &v7);
     } else {
+        assert_int_equal(rc, MMKV_BUSY);
+        assert_non_null(strstr(mmkv_errmsg(s), "the transaction was rolled back"));
+        assert_non_null(strstr(mmkv_errmsg(s),
+                               what == CHANGE_READ ? "another writer changed a key of part 4"
+                                                   : "another writer added a key of part 4"));
+        assert_int_equal(parts_locked(s), 0);
+        assert_int_equal(mmkv_commit(s), MMKV_BUSY);
         expect_entry(u, &k[0], &v7);
+        if (what == CHANGE_READ) expect_missing(u, &k[1]);
     }
-    assert_int_equal(entries_of(u), read_first ? 2 : 1);
+    assert_int_equal(mmkv_in_transaction(s), 0);
+    assert_int_equal(entries_of(u), what == CHANGE_OTHER ? 2 : 1);
     expect_check_ok(u);
     mmkv_close(w);
     mmkv_close(u);
     mmkv_close(s);
 }
 
-static void test_parts_a_deferred_transaction_whose_read_part_changed_meanwhile_fails_whole(
+static void test_parts_a_deferred_transaction_redoes_its_changes_if_another_key_changed_meanwhile(
     void **state)
 {
-    deferred_transaction_meets_a_writer(*state, 1);
+    deferred_transaction_meets_a_writer(*state, CHANGE_OTHER);
+}
+
+static void test_parts_a_deferred_transaction_whose_read_changed_meanwhile_fails_whole(void **state)
+{
+    deferred_transaction_meets_a_writer(*state, CHANGE_READ);
 }
 
 static void test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_fails_whole(
     void **state)
 {
-    deferred_transaction_meets_a_writer(*state, 0);
+    deferred_transaction_meets_a_writer(*state, ADD_INSERTED);
+}
+
+/* A deferred transaction that undid an insert with mmkv_rollback_to can
+** no longer check what that insert saw key by key: after a wait, any
+** commit of another writer in its part fails it. */
+static void test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_its_whole_part(
+    void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
+    mmkv *w = open_parts(f, 0, SIZE_1M, NPARTS, 3000);
+    char names[2][24], other_name[24];
+    mmkv_key k[2], other;
+    keys_of_part(s, NPARTS - 1, 2, names, k);
+    keys_of_part(s, 0, 1, &other_name, &other);
+    mmkv_value v2 = v_int(2), v7 = v_int(7);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    size_t mark = mmkv_mark(s);
+    put_ok(s, &k[0], &v2, MMKV_PUT_INSERT); /* saw k0 absent */
+    assert_int_equal(mmkv_rollback_to(s, mark), MMKV_OK);
+    put_ok(s, &k[1], &v2, MMKV_PUT_REPLACE);
+    struct putter p = {w, k[0], v7, -1};
+    struct holder h = {u, 0, 300, -1, &p.rc};
+    pthread_t th, tw;
+    start_holder(&th, &h);
+    assert_int_equal(pthread_create(&tw, NULL, put_key, &p), 0);
+    assert_int_equal(mmkv_get(s, &other, NULL, NULL, NULL), MMKV_BUSY);
+    assert_non_null(strstr(mmkv_errmsg(s), "another writer changed part 4"));
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(tw, NULL), 0);
+    assert_int_equal(mmkv_rollback(s), MMKV_OK);
+    expect_entry(u, &k[0], &v7);
+    expect_missing(u, &k[1]);
+    expect_check_ok(u);
+    mmkv_close(w);
+    mmkv_close(u);
+    mmkv_close(s);
 }
 
 /* A stray write of the "unfinished" marker into a mapping in use: an
@@ -962,8 +1016,10 @@ int main(void)
         T(test_parts_a_deferred_transaction_that_cannot_take_every_part_keeps_its_puts),
         T(test_parts_a_deferred_transaction_that_cannot_redo_its_puts_fails_whole),
         T(test_parts_a_deferred_transaction_that_read_its_part_redoes_its_changes_if_unchanged),
-        T(test_parts_a_deferred_transaction_whose_read_part_changed_meanwhile_fails_whole),
+        T(test_parts_a_deferred_transaction_redoes_its_changes_if_another_key_changed_meanwhile),
+        T(test_parts_a_deferred_transaction_whose_read_changed_meanwhile_fails_whole),
         T(test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_fails_whole),
+        T(test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_its_whole_part),
         T(test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole),
         T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),
