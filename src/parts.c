@@ -260,18 +260,45 @@ static size_t keep_bytes(struct mmkv *s, const void *p, size_t n)
     return at;
 }
 
+/* Bytes of keys and values a deferred transaction keeps to check its
+** reads; past them it checks the whole part instead. */
+#define READS_MAX_BYTES ((size_t)1 << 20)
+
+/* Switches a deferred transaction to checking its whole part (strict):
+** any commit of another writer there since it was taken fails it. */
+static void check_whole_part(struct mmkv *s)
+{
+    s->strict = 1;
+    s->nreads = 0;
+    s->nreadkeys = 0;
+}
+
 /* Notes what a call of the deferred transaction saw of key k in the part
 ** it holds (kind READ_*; v, the value it found, for READ_VALUE), to check
-** it after a wait.  Out of memory, the transaction checks the whole part
-** instead (strict). */
+** it after a wait.  A read of the key its last read was of, with no change
+** between, adds nothing.  Past READS_MAX_BYTES, or out of memory, the
+** transaction checks the whole part instead. */
 static void note_read(struct mmkv *s, const mmkv_key *k, int kind, const mmkv_value *v)
 {
     if (s->strict || k->n > MMKV_MAX_KEY) return; /* no key that long is there */
+    if (s->nreads) {
+        const struct readrec *last = &s->reads[s->nreads - 1];
+        if (last->pos == s->nx && last->keyn == k->n && last->keytype == k->type &&
+            (k->n == 0 || memcmp(s->readkeys + last->keyat, k->p, k->n) == 0) &&
+            (last->kind == kind || (last->kind == READ_VALUE && kind == READ_PRESENT)))
+            return; /* the part held, with no change between: the same as then */
+    }
+    int bytes = kind == READ_VALUE && (v->type == MMKV_TEXT || v->type == MMKV_BLOB);
+    if (s->nreadkeys + (s->nreads + 1) * sizeof(struct readrec) + k->n + (bytes ? v->n : 0) >
+        READS_MAX_BYTES) {
+        check_whole_part(s);
+        return;
+    }
     if (s->nreads == s->capreads) {
         size_t cap = s->capreads ? s->capreads * 2 : 16;
         struct readrec *r = realloc(s->reads, cap * sizeof *r);
         if (!r) {
-            s->strict = 1;
+            check_whole_part(s);
             return;
         }
         s->reads = r;
@@ -283,11 +310,10 @@ static void note_read(struct mmkv *s, const mmkv_key *k, int kind, const mmkv_va
     r->keytype = (uint8_t)k->type;
     r->kind = (uint8_t)kind;
     r->val = kind == READ_VALUE ? *v : (mmkv_value){MMKV_NULL, 0, 0, NULL, 0};
-    int bytes = r->val.type == MMKV_TEXT || r->val.type == MMKV_BLOB;
     r->keyat = keep_bytes(s, k->p, k->n);
     r->valat = bytes ? keep_bytes(s, v->p, v->n) : 0;
     if (r->keyat == SIZE_MAX || r->valat == SIZE_MAX) {
-        s->strict = 1;
+        check_whole_part(s);
         return;
     }
     s->nreads++;
@@ -298,7 +324,7 @@ static void note_read(struct mmkv *s, const mmkv_key *k, int kind, const mmkv_va
 ** it, or the error of the lookup. */
 static int check_read(struct mmkv *s, struct mmkv *p, int h, const struct readrec *r)
 {
-    mmkv_key k = {r->keytype, s->readkeys + r->keyat, r->keyn};
+    mmkv_key k = {r->keytype, r->keyn ? (const void *)(s->readkeys + r->keyat) : "", r->keyn};
     const mmkv_value *was = &r->val;
     struct rec found;
     uint64_t slot;
@@ -449,10 +475,10 @@ static int take_held(struct mmkv *s, int i)
 ** changes are saved and undone, the part released, every part taken in
 ** order and the changes done again.  That gives the outcome they had if
 ** nothing they depend on changed meanwhile: puts that replace depend on
-** nothing; after any other call (a read, a delete, a put that only
-** inserts) the part must have no commit of another writer since it was
-** first taken, or the transaction fails whole (it can no longer be what
-** the caller saw).  One deadline, the handle's timeout, bounds the whole. */
+** nothing; inserts and deletes must succeed again; and before each change,
+** the keys read before it must be as they were read (check_read), or the
+** transaction fails whole (it can no longer be what the caller saw).  One
+** deadline, the handle's timeout, bounds the whole. */
 static int escalate(struct mmkv *s)
 {
     if (s->lazy == 2) return store_err(s, s->failed, "%s", s->failmsg);
@@ -606,9 +632,7 @@ int mmkv_rollback_to(mmkv *s, size_t mark)
     if (s->lazy == 1 && (s->nx > mark || (s->nreads && s->reads[s->nreads - 1].pos > mark))) {
         /* What the undone changes saw, and what was seen after them, can
         ** no longer be checked key by key. */
-        s->strict = 1;
-        s->nreads = 0;
-        s->nreadkeys = 0;
+        check_whole_part(s);
     }
     while (s->nx > mark) {
         const struct xop *x = &s->xops[s->nx - 1];

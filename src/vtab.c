@@ -12,7 +12,7 @@
 **
 ** Plans (xBestIndex):
 **   idxNum 0  full scan: every entry, copied under the lock as of one moment.
-**   idxNum 1  key lookup: `key = ?` (and each value of `key IN (...)`), with
+**   idxNum 1  key lookup: `key = ?`, with
 **             the BINARY collation; one hash probe, at most one row.
 **   idxNum 3  the same when the statement reads only the key (colUsed), as
 **             DELETE ... WHERE key = ? does: the value is not copied.

@@ -824,6 +824,40 @@ static void test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_f
     deferred_transaction_meets_a_writer(*state, ADD_INSERTED);
 }
 
+/* What a deferred transaction keeps of its reads stays small: a key read
+** again with no change between adds nothing, and past 1 MiB of keys and
+** values it checks its whole part instead. */
+static void test_parts_a_deferred_transaction_keeps_little_of_its_reads(void **state)
+{
+    fixture *f = *state;
+    mmkv *s = open_parts(f, 0, 4 * SIZE_1M, NPARTS, 2000);
+    char names[2][24];
+    mmkv_key k[2];
+    keys_of_part(s, NPARTS - 1, 2, names, k);
+    static unsigned char big[200000];
+    mmkv_value v1 = v_int(1), vb = v_blob(big, sizeof big);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    put_ok(s, &k[1], &vb, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
+    for (int i = 0; i < 100; i++) expect_entry(s, &k[0], &v1);
+    assert_int_equal(s->nreads, 1);
+    put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE);
+    assert_int_equal(mmkv_get(s, &k[0], NULL, NULL, NULL), MMKV_OK); /* its own: nothing */
+    assert_int_equal(s->nreads, 1);
+    for (int i = 0; i < 5; i++) {
+        expect_entry(s, &k[1], &vb);
+        expect_entry(s, &k[1], &vb);
+        assert_int_equal(s->nreads, 2 + i);
+        assert_int_equal(s->strict, 0);
+        put_ok(s, &k[0], &v1, MMKV_PUT_REPLACE); /* a change between */
+    }
+    expect_entry(s, &k[1], &vb); /* the sixth copy would pass 1 MiB */
+    assert_int_equal(s->strict, 1);
+    assert_int_equal(s->nreads, 0);
+    assert_int_equal(mmkv_commit(s), MMKV_OK);
+    mmkv_close(s);
+}
+
 /* A deferred transaction that undid an insert with mmkv_rollback_to can
 ** no longer check what that insert saw key by key: after a wait, any
 ** commit of another writer in its part fails it. */
@@ -834,9 +868,9 @@ static void test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_
     mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
     mmkv *u = open_parts(f, 0, SIZE_1M, NPARTS, 2000);
     mmkv *w = open_parts(f, 0, SIZE_1M, NPARTS, 3000);
-    char names[2][24], other_name[24];
-    mmkv_key k[2], other;
-    keys_of_part(s, NPARTS - 1, 2, names, k);
+    char names[3][24], other_name[24];
+    mmkv_key k[3], other;
+    keys_of_part(s, NPARTS - 1, 3, names, k);
     keys_of_part(s, 0, 1, &other_name, &other);
     mmkv_value v2 = v_int(2), v7 = v_int(7);
     assert_int_equal(mmkv_begin_deferred(s), MMKV_OK);
@@ -844,7 +878,7 @@ static void test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_
     put_ok(s, &k[0], &v2, MMKV_PUT_INSERT); /* saw k0 absent */
     assert_int_equal(mmkv_rollback_to(s, mark), MMKV_OK);
     put_ok(s, &k[1], &v2, MMKV_PUT_REPLACE);
-    struct putter p = {w, k[0], v7, -1};
+    struct putter p = {w, k[2], v7, -1}; /* a key it never saw */
     struct holder h = {u, 0, 300, -1, &p.rc};
     pthread_t th, tw;
     start_holder(&th, &h);
@@ -854,7 +888,8 @@ static void test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(pthread_join(tw, NULL), 0);
     assert_int_equal(mmkv_rollback(s), MMKV_OK);
-    expect_entry(u, &k[0], &v7);
+    expect_entry(u, &k[2], &v7);
+    expect_missing(u, &k[0]);
     expect_missing(u, &k[1]);
     expect_check_ok(u);
     mmkv_close(w);
@@ -1020,6 +1055,7 @@ int main(void)
         T(test_parts_a_deferred_transaction_whose_read_changed_meanwhile_fails_whole),
         T(test_parts_a_deferred_transaction_whose_insert_was_taken_meanwhile_fails_whole),
         T(test_parts_a_deferred_transaction_that_rolled_back_to_a_mark_checks_its_whole_part),
+        T(test_parts_a_deferred_transaction_keeps_little_of_its_reads),
         T(test_parts_a_deferred_transaction_that_loses_its_own_part_fails_whole),
         T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),

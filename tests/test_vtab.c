@@ -1406,7 +1406,7 @@ static void test_a_statement_on_one_key_of_a_split_mapping_holds_only_its_part(v
                              MMKV_BUSY) == 2;
     }
     /* 100 keys in 4 parts: about 25 share k's part (fewer than 2, or more
-    ** than 50, once in more than 10^10 mappings' seeds). */
+    ** than 50, about once in 50 million mappings' seeds). */
     assert_true(busy >= 2 && ok >= 50);
     assert_int_equal(ok + busy, 100);
     assert_int_equal(in_busy, 100);
