@@ -702,8 +702,8 @@ static void *put_key(void *arg)
 
 /* A deferred transaction that read keys of the part it holds (gets, a
 ** delete of a missing key) and deleted and inserted some, meets part 0
-** busy: it undoes its changes, waits for every part, finds its part as it
-** read it (no commit of another writer since), and does them again. */
+** busy: it undoes its changes, waits for every part, finds the keys it
+** read as it read them, and does its changes again. */
 static void test_parts_a_deferred_transaction_that_read_its_part_redoes_its_changes_if_unchanged(
     void **state)
 {
