@@ -268,9 +268,8 @@ static size_t keep_bytes(struct mmkv *s, const void *p, size_t n)
 ** any commit of another writer there since it was taken fails it. */
 static void check_whole_part(struct mmkv *s)
 {
+    forget_reads(s);
     s->strict = 1;
-    s->nreads = 0;
-    s->nreadkeys = 0;
 }
 
 /* Notes what a call of the deferred transaction saw of key k in the part
