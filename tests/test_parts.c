@@ -1034,6 +1034,81 @@ static void test_parts_two_processes_writing_outside_transactions_lose_nothing(v
     }
 }
 
+/* Adds 1 to the integer at key k (0 if missing) in the open transaction. */
+static int add_one(mmkv *t, const mmkv_key *k)
+{
+    mmkv_value v;
+    int rc = mmkv_get(t, k, &v, NULL, NULL);
+    if (rc == MMKV_NOTFOUND) v = v_int(0);
+    if (rc != MMKV_OK && rc != MMKV_NOTFOUND) return rc;
+    if (v.type != MMKV_INT) return MMKV_CORRUPT;
+    v.i++;
+    return mmkv_put(t, k, &v, MMKV_PUT_REPLACE);
+}
+
+/* Two processes, started together, add 1 to shared counters, read and
+** written in one transaction, 20000 times each: to a and b (b's part below
+** a's) in deferred transactions, a then b or b then a, so the two processes
+** meet in opposite orders (the one that holds a's part finds b's part busy
+** for its 1 ms: undo, wait for every part, check its reads, redo), and in
+** transactions that take every part at once; and to c alone (a's part
+** only).  A transaction that fails (MMKV_BUSY: a read changed while it
+** waited) is rolled back and run again.  No increment may be lost or
+** counted twice: a and b end at 2 x 15000, c at 2 x 5000. */
+static void test_parts_two_processes_adding_to_counters_across_parts_lose_nothing(void **state)
+{
+    fixture *f = *state;
+    enum { N = 20000 };
+    mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
+    int go[2];
+    assert_int_equal(pipe(go), 0); /* both start together */
+    char names[2][24], low_name[24];
+    mmkv_key k[2], low;
+    keys_of_part(s, NPARTS - 1, 2, names, k);
+    keys_of_part(s, 0, 1, &low_name, &low);
+    pid_t pid[2];
+    for (int c = 0; c < 2; c++) {
+        pid[c] = fork();
+        assert_true(pid[c] >= 0);
+        if (pid[c] != 0) continue;
+        mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
+        long retries = 0;
+        char byte;
+        close(go[1]);
+        if (read(go[0], &byte, 1) != 1) _exit(2);
+        for (int i = 0; i < N; i++) {
+            for (;;) {
+                int kind = i % 4;
+                int rc = kind == 2 ? mmkv_begin(t) : mmkv_begin_deferred(t);
+                const mmkv_key *first = kind == 1 ? &low : &k[kind == 3];
+                if (rc == MMKV_OK) rc = add_one(t, first);
+                if (rc == MMKV_OK && kind != 3) rc = add_one(t, kind == 1 ? &k[0] : &low);
+                if (rc == MMKV_OK) rc = mmkv_commit(t);
+                if (rc == MMKV_OK) break;
+                if (mmkv_in_transaction(t)) mmkv_rollback(t);
+                if (rc != MMKV_BUSY || ++retries > 10000) {
+                    fprintf(stderr, "child %d: %s\n", c, mmkv_errmsg(t));
+                    _exit(1);
+                }
+            }
+        }
+        printf("# child %d: %ld transactions run again\n", c, retries);
+        fflush(stdout);
+        mmkv_close(t);
+        _exit(0);
+    }
+    close(go[0]);
+    assert_int_equal(write(go[1], "gg", 2), 2);
+    close(go[1]);
+    expect_children_ok(pid, 2);
+    mmkv_value both = v_int(2 * (N - N / 4)), alone = v_int(2 * (N / 4));
+    expect_entry(s, &k[0], &both);
+    expect_entry(s, &low, &both);
+    expect_entry(s, &k[1], &alone);
+    expect_check_ok(s);
+    mmkv_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1060,6 +1135,7 @@ int main(void)
         T(test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again),
         T(test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish),
         T(test_parts_two_processes_writing_outside_transactions_lose_nothing),
+        T(test_parts_two_processes_adding_to_counters_across_parts_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
