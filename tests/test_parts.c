@@ -926,6 +926,23 @@ static void test_parts_a_used_mapping_marked_unfinished_is_not_set_up_again(void
     mmkv_close(s);
 }
 
+/* A child process waits here until the parent lets every child go at
+** once (start_children), so that they run side by side. */
+static void wait_for_start(int go[2])
+{
+    char byte;
+    close(go[1]);
+    if (read(go[0], &byte, 1) != 1) _exit(2);
+    close(go[0]);
+}
+
+static void start_children(int go[2], int n)
+{
+    close(go[0]);
+    for (int i = 0; i < n; i++) assert_int_equal(write(go[1], "g", 1), 1);
+    close(go[1]);
+}
+
 /* Waits for the n child processes pid[] and asserts that each exited 0. */
 static void expect_children_ok(const pid_t *pid, int n)
 {
@@ -937,29 +954,33 @@ static void expect_children_ok(const pid_t *pid, int n)
     }
 }
 
-/* Two processes run deferred transactions that each replace a key of a
-** high part and then one of a low part (the second takes every part, and
-** finds the low part often busy: undo, wait in order, redo), 3000 times
-** each, in opposite part orders: both finish, no call fails, and every key
-** holds its writer's last value. */
+/* Two processes, started together, run deferred transactions that each
+** replace a key of one part and then keys of others (the second takes
+** every part, and at times finds a part below the first busy: undo, wait
+** in order, redo), 20000 times each, in opposite part orders: both finish,
+** no call fails, and every key holds its writer's last value. */
 static void test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_both_finish(
     void **state)
 {
+    enum { ROUNDS = 20000 };
     fixture *f = *state;
     mmkv *s = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
     char names[4][4][24];
     mmkv_key k[4][4];
     for (int p = 0; p < NPARTS; p++) keys_of_part(s, p, 4, names[p], k[p]);
     pid_t pid[2];
+    int go[2];
+    assert_int_equal(pipe(go), 0);
     for (int c = 0; c < 2; c++) {
         pid[c] = fork();
         assert_true(pid[c] >= 0);
         if (pid[c] == 0) {
             mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
+            wait_for_start(go);
             /* child 0: part 3 then part 0; child 1: part 0 then part 3, its
             ** own keys (index c) in each */
             int first = c == 0 ? NPARTS - 1 : 0, second = c == 0 ? 0 : NPARTS - 1;
-            for (int i = 1; i <= 3000; i++) {
+            for (int i = 1; i <= ROUNDS; i++) {
                 mmkv_value v = v_int(i);
                 if (mmkv_begin_deferred(t) || mmkv_put(t, &k[first][c], &v, MMKV_PUT_REPLACE) ||
                     mmkv_put(t, &k[1][c], &v, MMKV_PUT_REPLACE) ||
@@ -972,8 +993,9 @@ static void test_parts_two_processes_replacing_keys_of_parts_in_opposite_orders_
             _exit(0);
         }
     }
+    start_children(go, 2);
     expect_children_ok(pid, 2);
-    mmkv_value last = v_int(3000);
+    mmkv_value last = v_int(ROUNDS);
     for (int c = 0; c < 2; c++) {
         int first = c == 0 ? NPARTS - 1 : 0, second = c == 0 ? 0 : NPARTS - 1;
         expect_entry(s, &k[first][c], &last);
@@ -1073,9 +1095,7 @@ static void test_parts_two_processes_adding_to_counters_across_parts_lose_nothin
         if (pid[c] != 0) continue;
         mmkv *t = open_parts(f, 0, SIZE_1M, NPARTS, 5000);
         long retries = 0;
-        char byte;
-        close(go[1]);
-        if (read(go[0], &byte, 1) != 1) _exit(2);
+        wait_for_start(go);
         for (int i = 0; i < N; i++) {
             for (;;) {
                 int kind = i % 4;
@@ -1097,9 +1117,7 @@ static void test_parts_two_processes_adding_to_counters_across_parts_lose_nothin
         mmkv_close(t);
         _exit(0);
     }
-    close(go[0]);
-    assert_int_equal(write(go[1], "gg", 2), 2);
-    close(go[1]);
+    start_children(go, 2);
     expect_children_ok(pid, 2);
     mmkv_value both = v_int(2 * (N - N / 4)), alone = v_int(2 * (N / 4));
     expect_entry(s, &k[0], &both);
