@@ -11,6 +11,7 @@
 ** bind, step, read the columns, reset.
 */
 #include "bench.h"
+#include "os.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -448,6 +449,50 @@ const backend be_array_txn_sql = {"array-txn-sql",
                                   sql_scan,
                                   NULL,
                                   NULL, 0, NULL};
+
+/* --- array-lock-sql --- */
+
+static void array_lock_name(const bench_cfg *c, char *out, size_t n)
+{
+    snprintf(out, n, "bench-%s-arrlock", c->tag);
+}
+
+static int array_lock_create(const bench_cfg *c, bench_db **out)
+{
+    char name[96], path[160], setup[200];
+    array_lock_name(c, name, sizeof name);
+    mmkv_os_unlink(name);
+    snprintf(path, sizeof path, "/dev/shm/sqlite-mmap.%s", name);
+    cleanup_register(path);
+    snprintf(setup, sizeof setup, "CREATE VIRTUAL TABLE temp.kv USING array_lock(%s)", name);
+    return sql_open(":memory:", setup, 2, out);
+}
+
+static void array_lock_destroy(const bench_cfg *c)
+{
+    char name[96];
+    array_lock_name(c, name, sizeof name);
+    mmkv_os_unlink(name);
+}
+
+const backend be_array_lock_sql = {"array-lock-sql",
+                                   "the same, its xBegin taking the store's process-shared lock "
+                                   "and xCommit counting the commit in shared memory",
+                                   0,
+                                   0,
+                                   NULL,
+                                   array_lock_create,
+                                   NULL,
+                                   sql_close,
+                                   array_lock_destroy,
+                                   sql_get,
+                                   sql_put,
+                                   sql_del,
+                                   sql_begin,
+                                   sql_commit,
+                                   sql_scan,
+                                   NULL,
+                                   NULL, 0, NULL};
 
 /* --- filling a mapping until SQLITE_FULL --- */
 

@@ -101,6 +101,7 @@ static const backend be_harness = {
 
 static const backend *const all_backends[] = {
     &be_mmap_sql, &be_mem_sql, &be_wal_sql,   &be_array_sql, &be_array_txn_sql,
+    &be_array_lock_sql,
     &be_mmkv_c,   &be_lmdb,    &be_lmdb_1txn, &be_harness,   &be_lock_floor,
     &be_mmap_sqlp, &be_mmkv_cp, &be_lock_floorp};
 #define NBACKENDS (int)(sizeof all_backends / sizeof all_backends[0])
@@ -287,7 +288,8 @@ static void usage(void)
             "                  [--clock cpu|wall] [--phase fill,single,procs]\n"
             "                  [--roles read,write,mix,update,rw,own] [--procs-n N (default 100000)]\n"
             "       mmkv_bench --callgrind BACKEND:WORKLOAD [--n N] [--ops M] [--value V]\n"
-            "backends: mmap-sql mem-sql wal-sql array-sql mmkv-c lmdb lmdb-1txn\n"
+            "backends: mmap-sql mem-sql wal-sql array-sql array-txn-sql array-lock-sql mmkv-c lmdb\n"
+            "          lmdb-1txn\n"
             "          (multi-process runs also: lock-floor, lock-floor16, mmap-sql16 and mmkv-c16)\n"
             "workloads: lookup put-auto delete scan mix90/10 (a scan counts as one operation)\n");
     exit(2);

@@ -57,6 +57,7 @@ typedef struct backend {
 } backend;
 
 extern const backend be_mmap_sql, be_mem_sql, be_wal_sql, be_array_sql, be_array_txn_sql;
+extern const backend be_array_lock_sql;
 extern const backend be_lmdb, be_lmdb_1txn, be_mmkv_c, be_lock_floor;
 /* The parts of the mapping of the split-store backends (mmap-sql16, mmkv-c16). */
 #define BENCH_PARTS 16

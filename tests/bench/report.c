@@ -352,6 +352,9 @@ static void write_targets(uint64_t n)
         snprintf(w, sizeof w, "  C-array vtab with empty transaction methods / :memory:, N=%llu",
                  (unsigned long long)n);
         note(w, ratio("array-txn-sql", ws[i], n, "mem-sql", ws[i], n));
+        snprintf(w, sizeof w, "  with the store's lock from xBegin to xCommit / :memory:, N=%llu",
+                 (unsigned long long)n);
+        note(w, ratio("array-lock-sql", ws[i], n, "mem-sql", ws[i], n));
     }
     snprintf(w, sizeof w, "C API put, LMDB put+commit / mmkv_put (speed-up), N=%llu",
              (unsigned long long)n);

@@ -36,8 +36,9 @@ if [ "${1:-}" = callgrind ]; then
     echo "callgrind, N=$n: instructions counted inside workload_ops only"
     for w in mmap-sql:lookup array-sql:lookup mem-sql:lookup mmkv-c:lookup lmdb:lookup \
         lmdb-1txn:lookup harness:lookup mmap-sql:put-auto array-sql:put-auto \
-        array-txn-sql:put-auto mem-sql:put-auto mmkv-c:put-auto lmdb:put-auto mmap-sql:delete \
-        array-sql:delete array-txn-sql:delete mem-sql:delete mmkv-c:delete mmap-sql16:lookup \
+        array-txn-sql:put-auto array-lock-sql:put-auto mem-sql:put-auto mmkv-c:put-auto \
+        lmdb:put-auto mmap-sql:delete array-sql:delete array-txn-sql:delete \
+        array-lock-sql:delete mem-sql:delete mmkv-c:delete mmap-sql16:lookup \
         mmap-sql16:put-auto mmap-sql16:delete; do
         callgrind_one "$w" "$n" "$ops" "$ops" operation
     done

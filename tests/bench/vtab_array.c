@@ -15,6 +15,14 @@
 ** that takes part in transactions, as `mmap` must, without any work of a
 ** store behind it.
 **
+** "array_lock" (CREATE VIRTUAL TABLE temp.kv USING array_lock(NAME)) adds
+** what every write of a store shared between processes must do on top:
+** xBegin takes the store's own process-shared lock (src/os.h: on Linux the
+** robust mutex, recovered if its holder dies) in the header of a small
+** named mapping NAME, and xCommit adds one to a counter in the next line of
+** that header and lets the lock go.  The entries stay in the C array; no
+** lookup, record or log in shared memory.  An `mmap` write cannot cost less.
+**
 ** One closed cursor is kept for the next statement, so a lookup allocates
 ** nothing.  Storage: a C array of pointers, open addressing with linear probing
 ** (deletion by backward shift, no tombstones); each pointer leads to one
@@ -22,8 +30,10 @@
 ** memory, as a lookup in the mapping does (its index slot and its record).
 */
 #include "bench.h"
+#include "os.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +53,9 @@ typedef struct arr_table {
     size_t nslot;             /* a power of two */
     size_t n;                 /* entries */
     struct arr_cursor *spare; /* a closed cursor kept for the next xOpen */
+    mmkv_os_map *m;           /* array_lock: the mapping of the lock, else NULL */
+    unsigned char *shared;    /* its base: the lock, then a line of counters */
+    int locked;               /* array_lock: xBegin took the lock */
 } arr_table;
 
 typedef struct arr_cursor {
@@ -193,6 +206,10 @@ static int arrConnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
 static int arrDisconnect(sqlite3_vtab *vt)
 {
     arr_table *t = (arr_table *)vt;
+    if (t->m) {
+        if (t->locked) mmkv_os_unlock(t->m, t->shared);
+        mmkv_os_close(t->m, 0);
+    }
     for (size_t i = 0; i < t->nslot; i++)
         free(t->slot[i]);
     free(t->slot);
@@ -370,15 +387,85 @@ static int arrTxn(sqlite3_vtab *vt)
     return SQLITE_OK;
 }
 
-/* Registers the modules "array" and "array_txn" with connection db. */
+/* xCreate/xConnect of "array_lock": the array, and the mapping named by
+** the first argument (made, with its lock, if it does not exist). */
+static int arrLockConnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                          sqlite3_vtab **out, char **err)
+{
+    char e[256];
+    int created = 0, sole = 0;
+    mmkv_os_map *m;
+    if (argc < 4) {
+        *err = sqlite3_mprintf("array_lock needs the name of a mapping");
+        return SQLITE_ERROR;
+    }
+    if (mmkv_os_open(argv[3], 0, MMKV_OS_CREATE, 1u << 16, 0600, 5000, &m, &created, &sole, e,
+                     sizeof e)) {
+        *err = sqlite3_mprintf("array_lock: %s", e);
+        return SQLITE_ERROR;
+    }
+    unsigned char *base = mmkv_os_base(m);
+    int bad = created && mmkv_os_lock_init(m, base);
+    if (created && !bad) memset(base + MMKV_OS_LOCK_BYTES, 0, 64);
+    mmkv_os_open_done(m);
+    int rc = bad ? SQLITE_ERROR : arrConnect(db, aux, argc, argv, out, err);
+    if (rc != SQLITE_OK) {
+        mmkv_os_close(m, bad);
+        return rc;
+    }
+    arr_table *t = (arr_table *)*out;
+    t->m = m;
+    t->shared = base;
+    return SQLITE_OK;
+}
+
+static int arrLockBegin(sqlite3_vtab *vt)
+{
+    arr_table *t = (arr_table *)vt;
+    int r = mmkv_os_lock(t->m, t->shared, 5000);
+    if (r == MMKV_OS_OWNERDEAD) mmkv_os_lock_repaired(t->m, t->shared);
+    if (r != MMKV_OS_LOCKED && r != MMKV_OS_OWNERDEAD) return SQLITE_BUSY;
+    t->locked = 1;
+    return SQLITE_OK;
+}
+
+/* Commit: one more commit in the shared counters, then the lock goes. */
+static int arrLockCommit(sqlite3_vtab *vt)
+{
+    arr_table *t = (arr_table *)vt;
+    uint64_t *commits = (uint64_t *)(void *)(t->shared + MMKV_OS_LOCK_BYTES);
+    if (t->locked) {
+        __atomic_store_n(commits, *commits + 1, __ATOMIC_RELEASE);
+        mmkv_os_unlock(t->m, t->shared);
+        t->locked = 0;
+    }
+    return SQLITE_OK;
+}
+
+static int arrLockRollback(sqlite3_vtab *vt)
+{
+    arr_table *t = (arr_table *)vt;
+    if (t->locked) mmkv_os_unlock(t->m, t->shared);
+    t->locked = 0;
+    return SQLITE_OK;
+}
+
+/* Registers the modules "array", "array_txn" and "array_lock" with
+** connection db. */
 int array_vtab_register(sqlite3 *db)
 {
-    static sqlite3_module with_txn; /* "array_txn", made once (one thread) */
+    static sqlite3_module with_txn, with_lock; /* made once (one thread) */
     if (!with_txn.xCreate) {
         with_txn = array_module;
         with_txn.xBegin = with_txn.xSync = with_txn.xCommit = with_txn.xRollback = arrTxn;
+        with_lock = with_txn;
+        with_lock.xCreate = with_lock.xConnect = arrLockConnect;
+        with_lock.xBegin = arrLockBegin;
+        with_lock.xCommit = arrLockCommit;
+        with_lock.xRollback = arrLockRollback;
     }
     int rc = sqlite3_create_module(db, "array", &array_module, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "array_txn", &with_txn, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "array_lock", &with_lock, NULL);
     return rc;
 }
