@@ -562,10 +562,13 @@ static void phase_procs(const options *o, uint64_t n)
     mp_result r;
     printf("\n-- loading N = %llu for the multi-process runs\n", (unsigned long long)n);
     int nb = shared_backends(o, bes, cfgs, n);
+    /* A backend's runs with 1, 2 and 4 processes follow one another, so that
+    ** a slow or fast spell of the machine (seconds long, see RESULTS.md)
+    ** falls on all three rather than on one of the figures a ratio divides. */
     for (int rep = 0; rep < o->reps; rep++) {
         for (int role = 0; role < 4; role++)
-            for (int p = 0; role_on(o, roles[role]) && p < 3; p++)
-                for (int i = 0; i < nb; i++) {
+            for (int i = 0; role_on(o, roles[role]) && i < nb; i++)
+                for (int p = 0; p < 3; p++) {
                     if (role == ROLE_UPDATE ? !bes[i]->update /* some have no UPDATE */
                                             : bes[i]->procs_only && role != ROLE_WRITE)
                         continue; /* the split and floor stores: writers (and updaters) only */
@@ -573,8 +576,8 @@ static void phase_procs(const options *o, uint64_t n)
                         die("%s: a worker failed", bes[i]->name);
                     record_mp(bes[i], role_names[role], n, procs[p], &r);
                 }
-        for (int p = 0; role_on(o, "own") && p < 2; p++) /* 1 and 2 writers */
-            for (int i = 0; i < nb; i++) {
+        for (int i = 0; role_on(o, "own") && i < nb; i++)
+            for (int p = 0; p < 2; p++) { /* 1 and 2 writers */
                 if (strcmp(bes[i]->name, "mmap-sql") && strcmp(bes[i]->name, "mmkv-c")) continue;
                 const char *be = bes[i]->name;
                 if (mp_run_own(bes[i], &cfgs[i], procs[p], ROLE_WRITE, o->proc_seconds, &r))
