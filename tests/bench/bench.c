@@ -236,7 +236,8 @@ uint64_t mapping_bytes(const bench_cfg *c)
     return (bytes + ((uint64_t)1 << 20) - 1) & ~(((uint64_t)1 << 20) - 1);
 }
 
-static char *cleanup_paths[64];
+#define MAX_CLEANUP 256 /* a full run registers about 70 */
+static char *cleanup_paths[MAX_CLEANUP];
 static int ncleanup;
 static pid_t main_pid;
 
@@ -244,7 +245,10 @@ void cleanup_register(const char *path)
 {
     for (int i = 0; i < ncleanup; i++)
         if (!strcmp(cleanup_paths[i], path)) return;
-    if (ncleanup < 64) cleanup_paths[ncleanup++] = strdup(path);
+    if (ncleanup == MAX_CLEANUP) die("too many files to remove at exit (%s)", path);
+    char *copy = strdup(path);
+    if (!copy) die("out of memory");
+    cleanup_paths[ncleanup++] = copy;
 }
 
 /* Removes every file and mapping the run made (in the main process). */

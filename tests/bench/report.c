@@ -352,7 +352,7 @@ static void write_targets(uint64_t n)
         snprintf(w, sizeof w, "  C-array vtab with empty transaction methods / :memory:, N=%llu",
                  (unsigned long long)n);
         note(w, ratio("array-txn-sql", ws[i], n, "mem-sql", ws[i], n));
-        snprintf(w, sizeof w, "  with the store's lock from xBegin to xCommit / :memory:, N=%llu",
+        snprintf(w, sizeof w, "  with the store's lock, xBegin to xCommit / :memory:, N=%llu",
                  (unsigned long long)n);
         note(w, ratio("array-lock-sql", ws[i], n, "mem-sql", ws[i], n));
     }

@@ -19,8 +19,8 @@
 ** what every write of a store shared between processes must do on top:
 ** xBegin takes the store's own process-shared lock (src/os.h: on Linux the
 ** robust mutex, recovered if its holder dies) in the header of a small
-** named mapping NAME, and xCommit adds one to a counter in the next line of
-** that header and lets the lock go.  The entries stay in the C array; no
+** named mapping NAME (as written, without quotes), and xCommit adds one to
+** a counter in the next line of that header and lets the lock go.  The entries stay in the C array; no
 ** lookup, record or log in shared memory.  An `mmap` write cannot cost less.
 **
 ** One closed cursor is kept for the next statement, so a lookup allocates
@@ -33,7 +33,6 @@
 #include "os.h"
 
 #include <sqlite3.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -405,8 +404,10 @@ static int arrLockConnect(sqlite3 *db, void *aux, int argc, const char *const *a
         return SQLITE_ERROR;
     }
     unsigned char *base = mmkv_os_base(m);
-    int bad = created && mmkv_os_lock_init(m, base);
+    /* A lock word left by earlier users is reset when no one else has it open. */
+    int bad = (created || sole) && mmkv_os_lock_init(m, base);
     if (created && !bad) memset(base + MMKV_OS_LOCK_BYTES, 0, 64);
+    if (bad) *err = sqlite3_mprintf("array_lock: %s", mmkv_os_errmsg(m));
     mmkv_os_open_done(m);
     int rc = bad ? SQLITE_ERROR : arrConnect(db, aux, argc, argv, out, err);
     if (rc != SQLITE_OK) {
@@ -424,9 +425,15 @@ static int arrLockBegin(sqlite3_vtab *vt)
     arr_table *t = (arr_table *)vt;
     int r = mmkv_os_lock(t->m, t->shared, 5000);
     if (r == MMKV_OS_OWNERDEAD) mmkv_os_lock_repaired(t->m, t->shared);
-    if (r != MMKV_OS_LOCKED && r != MMKV_OS_OWNERDEAD) return SQLITE_BUSY;
-    t->locked = 1;
-    return SQLITE_OK;
+    if (r == MMKV_OS_LOCKED || r == MMKV_OS_OWNERDEAD) {
+        t->locked = 1;
+        return SQLITE_OK;
+    }
+    sqlite3_free(vt->zErrMsg);
+    vt->zErrMsg = sqlite3_mprintf("array_lock: %s", r == MMKV_OS_TIMEOUT    ? "the lock timed out"
+                                                    : r == MMKV_OS_DEADLOCK ? "the lock is held here"
+                                                                            : mmkv_os_errmsg(t->m));
+    return r == MMKV_OS_TIMEOUT ? SQLITE_BUSY : SQLITE_ERROR;
 }
 
 /* Commit: one more commit in the shared counters, then the lock goes. */
@@ -435,7 +442,7 @@ static int arrLockCommit(sqlite3_vtab *vt)
     arr_table *t = (arr_table *)vt;
     uint64_t *commits = (uint64_t *)(void *)(t->shared + MMKV_OS_LOCK_BYTES);
     if (t->locked) {
-        __atomic_store_n(commits, *commits + 1, __ATOMIC_RELEASE);
+        (*commits)++; /* under the lock; its release orders it */
         mmkv_os_unlock(t->m, t->shared);
         t->locked = 0;
     }
