@@ -407,19 +407,32 @@ static int file_is_unfinished(HANDLE file, LONGLONG fsize)
 }
 
 /* Decides what an unfinished mapping (its creator died, or it is empty)
-** means: with MMKV_OS_CREATE it is set up again (*created = 1), else it is
-** missing.  A finished one is opened (*created = 0).  Returns MMKV_OK or
-** MMKV_CANTOPEN with err set. */
-static int check_unfinished(struct mmkv_os_map *m, int unfinished, int flags, int *created,
-                            char *err, int errsz)
+** means: without MMKV_OS_CREATE it is missing; with it, it is set up again
+** (*created = 1) if no other handle uses it (sole), and refused as corrupt if
+** one does: then no creator died mid-way, the marker is damage, and setting
+** the mapping up again would reset its lock slot and its size under its
+** users (as in os_unix.c).  A finished one is opened (*created = 0).
+** Returns MMKV_OK, or MMKV_CANTOPEN or MMKV_CORRUPT with err set. */
+static int check_unfinished(struct mmkv_os_map *m, int unfinished, int flags, int sole,
+                            int *created, char *err, int errsz)
 {
-    *created = unfinished;
-    if (!unfinished || (flags & MMKV_OS_CREATE)) return MMKV_OK;
-    snprintf(err, (size_t)errsz,
-             "no such mapping: %s (a process died while creating it; mode='create' sets it up "
-             "again)",
-             m->what);
-    return MMKV_CANTOPEN;
+    *created = 0;
+    if (!unfinished) return MMKV_OK;
+    if (!(flags & MMKV_OS_CREATE)) {
+        snprintf(err, (size_t)errsz,
+                 "no such mapping: %s (a process died while creating it; mode='create' sets it "
+                 "up again)",
+                 m->what);
+        return MMKV_CANTOPEN;
+    }
+    if (!sole) {
+        snprintf(err, (size_t)errsz,
+                 "mapping %s is corrupt: it is marked unfinished while other handles use it",
+                 m->what);
+        return MMKV_CORRUPT;
+    }
+    *created = 1;
+    return MMKV_OK;
 }
 
 /* Empties the file and writes the unfinished marker as its first 8 bytes,
@@ -439,14 +452,14 @@ static int mark_file_unfinished(struct mmkv_os_map *m, char *err, int errsz)
     return MMKV_OK;
 }
 
-static int open_file_section(struct mmkv_os_map *m, int flags, uint64_t size, int *created,
-                             char *err, int errsz)
+static int open_file_section(struct mmkv_os_map *m, int flags, uint64_t size, int sole,
+                             int *created, char *err, int errsz)
 {
     LARGE_INTEGER fsize;
     if (!GetFileSizeEx(m->file, &fsize))
         return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot read the size of the file");
-    int rc = check_unfinished(m, file_is_unfinished(m->file, fsize.QuadPart), flags, created, err,
-                              errsz);
+    int rc = check_unfinished(m, file_is_unfinished(m->file, fsize.QuadPart), flags, sole,
+                              created, err, errsz);
     if (rc) return rc;
     if (*created) {
         rc = mark_file_unfinished(m, err, errsz);
@@ -508,10 +521,12 @@ static int open_named(struct mmkv_os_map *m, const char *name, int flags, uint64
         *(volatile uint64_t *)m->base = MMKV_OS_UNFINISHED;
         *created = 1;
     } else if (rc == MMKV_OK) {
-        /* A creator that died mid-way (a thread of a process that lives
-        ** on, since the process's handle keeps the section) left the marker. */
+        /* The section existed, so another handle keeps it: an unfinished
+        ** marker here is not set up again under that handle (a creator
+        ** thread that died mid-way leaves it to its process, which holds
+        ** the section until it unlinks it or exits). */
         uint64_t first = *(volatile uint64_t *)m->base;
-        rc = check_unfinished(m, first == MMKV_OS_UNFINISHED, flags, created, err, errsz);
+        rc = check_unfinished(m, first == MMKV_OS_UNFINISHED, flags, 0, created, err, errsz);
     }
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
@@ -539,7 +554,7 @@ static int open_file_mapping(struct mmkv_os_map *m, const char *path, int flags,
     m->presence = CreateEventW(sa, TRUE, FALSE, o.users);
     if (!m->presence) return fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot join the users");
     *sole = GetLastError() != ERROR_ALREADY_EXISTS;
-    rc = open_file_section(m, flags, size, created, err, errsz);
+    rc = open_file_section(m, flags, size, *sole, created, err, errsz);
     if (rc == MMKV_OK) rc = map_view(m, err, errsz);
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");

@@ -574,6 +574,100 @@ static void test_file_left_unfinished_by_a_dead_creator_is_set_up_again(void **s
     wp_remove_dir(dir);
 }
 
+/* Writes the "unfinished" marker (os.h) over the first 8 bytes of the view
+** at *first, as a stray writer could, and returns what was there. */
+static uint64_t mark_unfinished(volatile uint64_t *first)
+{
+    uint64_t was = *first;
+    *first = 0x6873696e69666e75ull; /* "unfinish" */
+    return was;
+}
+
+/* Opens o in create mode and expects it refused as corrupt, the mapping
+** being in use. */
+static void expect_refused_as_marked_in_use(mmkv_options *o)
+{
+    mmkv *t = NULL;
+    char *err = NULL;
+    o->mode = MMKV_MODE_CREATE;
+    o->size = SIZE_64K;
+    o->timeout_ms = 2000;
+    assert_int_equal(mmkv_open(o, &t, &err), MMKV_CORRUPT);
+    assert_null(t);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "marked unfinished while other handles use it"));
+    free(err);
+}
+
+/* A stray write of the "unfinished" marker into a mapping in use, a named
+** section and then a file: an opener in create mode refuses it as corrupt
+** rather than setting it up again under the handle that uses it (which
+** would reset it and cut it to the opener's size); with the word put back,
+** the mapping has its size and its entries. */
+static void test_mapping_in_use_marked_unfinished_is_refused_not_set_up_again(void **state)
+{
+    (void)state;
+    char name[64], dir[MAX_PATH], path[MAX_PATH + 32];
+    wchar_t wname[128];
+    mmkv *s, *u;
+    mmkv_stats st;
+    wp_unique_name(name, sizeof name, "osw");
+    local_section_name(name, wname, 128);
+    assert_int_equal(open_named(name, MMKV_MODE_NEW, 4 * SIZE_64K, 0600, &s), MMKV_OK);
+    assert_int_equal(put_text(s, "k", "v"), MMKV_OK);
+    HANDLE sec = OpenFileMappingW(FILE_MAP_WRITE, FALSE, wname);
+    assert_non_null(sec);
+    volatile uint64_t *first = MapViewOfFile(sec, FILE_MAP_WRITE, 0, 0, 8);
+    assert_non_null(first);
+    uint64_t magic = mark_unfinished(first);
+    mmkv_options o = mmkv_default_options();
+    o.name = name;
+    expect_refused_as_marked_in_use(&o);
+    *first = magic;
+    UnmapViewOfFile((void *)first);
+    CloseHandle(sec);
+    assert_int_equal(open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &u), MMKV_OK);
+    assert_int_equal(mmkv_stat(u, &st), MMKV_OK);
+    assert_int_equal(st.capacity, 4 * SIZE_64K);
+    assert_true(text_is(u, "k", "v"));
+    assert_check_ok(u);
+    mmkv_close(u);
+    mmkv_close(s);
+    assert_int_equal(mmkv_unlink(name), MMKV_OK);
+
+    assert_int_equal(wp_make_temp_dir(dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s\\in-use.mmap", dir);
+    o = mmkv_default_options();
+    o.file = path;
+    o.mode = MMKV_MODE_NEW;
+    o.size = 4 * SIZE_64K;
+    assert_int_equal(mmkv_open(&o, &s, NULL), MMKV_OK);
+    assert_int_equal(put_text(s, "k", "w"), MMKV_OK);
+    HANDLE file = CreateFileA(path, GENERIC_READ | GENERIC_WRITE,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                              OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    assert_true(file != INVALID_HANDLE_VALUE);
+    sec = CreateFileMappingW(file, NULL, PAGE_READWRITE, 0, 0, NULL);
+    assert_non_null(sec);
+    first = MapViewOfFile(sec, FILE_MAP_WRITE, 0, 0, 8);
+    assert_non_null(first);
+    magic = mark_unfinished(first);
+    o = mmkv_default_options();
+    o.file = path;
+    expect_refused_as_marked_in_use(&o);
+    *first = magic;
+    UnmapViewOfFile((void *)first);
+    CloseHandle(sec);
+    LARGE_INTEGER size;
+    assert_true(GetFileSizeEx(file, &size));
+    assert_int_equal(size.QuadPart, 4 * SIZE_64K); /* not emptied and cut to the opener's size */
+    CloseHandle(file);
+    assert_true(text_is(s, "k", "w"));
+    assert_check_ok(s);
+    mmkv_close(s);
+    wp_remove_dir(dir);
+}
+
 /* --- child roles --- */
 
 /* Opens the existing store `name` for a child; exits 10 on failure. */
@@ -675,6 +769,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_new_sections_are_owner_only_unless_perms_grant_others),
         cmocka_unit_test(test_new_file_is_owner_only_by_default),
         cmocka_unit_test(test_file_left_unfinished_by_a_dead_creator_is_set_up_again),
+        cmocka_unit_test(test_mapping_in_use_marked_unfinished_is_refused_not_set_up_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
