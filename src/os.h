@@ -8,7 +8,9 @@
 ** Opening is race-free between processes: mmkv_os_open returns with an
 ** "init" lock held, during which the caller creates or validates the header;
 ** mmkv_os_open_done releases it.  A mapping is "created" by an open that
-** finds it empty or unfinished (see MMKV_OS_UNFINISHED).  While open, every handle holds a shared
+** finds it empty or unfinished (see MMKV_OS_UNFINISHED) with no other handle
+** on it; unfinished while in use, it is refused as corrupt (MMKV_CORRUPT).
+** While open, every handle holds a shared
 ** "presence" lock, so an opener can tell that it is the only user (then any
 ** lock word left in the mapping by earlier processes is stale and may be
 ** reset, see *sole).
