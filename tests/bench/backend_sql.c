@@ -414,15 +414,14 @@ static int array_create(const bench_cfg *c, bench_db **out)
     return sql_open(":memory:", "CREATE VIRTUAL TABLE temp.kv USING array", 2, out);
 }
 
-const backend be_array_sql = {"array-sql", "trivial virtual table over a C array (the vtab floor)",
-                              0,           0,
-                              NULL,        array_create,
-                              NULL,        sql_close,
-                              no_destroy,  sql_get,
-                              sql_put,     sql_del,
-                              sql_begin,   sql_commit,
-                              sql_scan,    NULL,
-                              NULL, 0, NULL};
+/* The C-array floors: tables in this process, through the same statements. */
+#define ARRAY_BACKEND(NAME, ABOUT, CREATE, DESTROY)                                            \
+    {.name = NAME, .about = ABOUT, .create = CREATE, .close = sql_close, .destroy = DESTROY,   \
+     .get = sql_get, .put = sql_put, .del = sql_del, .begin = sql_begin, .commit = sql_commit, \
+     .scan = sql_scan}
+
+const backend be_array_sql = ARRAY_BACKEND(
+    "array-sql", "trivial virtual table over a C array (the vtab floor)", array_create, no_destroy);
 
 /* --- array-txn-sql --- */
 
@@ -432,23 +431,9 @@ static int array_txn_create(const bench_cfg *c, bench_db **out)
     return sql_open(":memory:", "CREATE VIRTUAL TABLE temp.kv USING array_txn", 2, out);
 }
 
-const backend be_array_txn_sql = {"array-txn-sql",
-                                  "the same C-array table with empty xBegin/xSync/xCommit/xRollback",
-                                  0,
-                                  0,
-                                  NULL,
-                                  array_txn_create,
-                                  NULL,
-                                  sql_close,
-                                  no_destroy,
-                                  sql_get,
-                                  sql_put,
-                                  sql_del,
-                                  sql_begin,
-                                  sql_commit,
-                                  sql_scan,
-                                  NULL,
-                                  NULL, 0, NULL};
+const backend be_array_txn_sql =
+    ARRAY_BACKEND("array-txn-sql", "the same C-array table with empty xBegin/xSync/xCommit/xRollback",
+                  array_txn_create, no_destroy);
 
 /* --- array-lock-sql --- */
 
@@ -475,24 +460,11 @@ static void array_lock_destroy(const bench_cfg *c)
     mmkv_os_unlink(name);
 }
 
-const backend be_array_lock_sql = {"array-lock-sql",
-                                   "the same, its xBegin taking the store's process-shared lock "
-                                   "and xCommit counting the commit in shared memory",
-                                   0,
-                                   0,
-                                   NULL,
-                                   array_lock_create,
-                                   NULL,
-                                   sql_close,
-                                   array_lock_destroy,
-                                   sql_get,
-                                   sql_put,
-                                   sql_del,
-                                   sql_begin,
-                                   sql_commit,
-                                   sql_scan,
-                                   NULL,
-                                   NULL, 0, NULL};
+const backend be_array_lock_sql =
+    ARRAY_BACKEND("array-lock-sql",
+                  "the same, its xBegin taking the store's process-shared lock and xCommit "
+                  "counting the commit in shared memory",
+                  array_lock_create, array_lock_destroy);
 
 /* --- filling a mapping until SQLITE_FULL --- */
 
