@@ -25,7 +25,8 @@ typedef struct mmkv_os_map mmkv_os_map;
 
 /* The first 8 bytes of a mapping being created, until the store writes its
 ** magic there as the last step.  An opener that holds the init lock and
-** finds this marker knows the creator died and sets the mapping up again. */
+** finds this marker, with no other handle using the mapping, knows the
+** creator died and sets the mapping up again. */
 #define MMKV_OS_UNFINISHED 0x6873696e69666e75ull /* "unfinish" */
 
 /* Bytes reserved in the mapping header for the platform's lock word. */

@@ -34,7 +34,12 @@
 ** Presence ("am I the only user?"): for a named mapping, whether this handle
 ** created the section; for a file, whether this handle created the named
 ** event Global\sqlite-mmap-file-users.<id>, which exists while any handle
-** has the file open.
+** has the file open.  A named mapping also has the event
+** <ns>\sqlite-mmap-users.<name>, which a handle joins when it has finished
+** opening (mmkv_os_open_done): a section marked unfinished while that event
+** exists is in use, and is refused as corrupt rather than set up again; one
+** whose creator died before finishing (even a thread of a process that
+** lives on and keeps the section) has no such user, and is set up again.
 **
 ** The 64-byte lock slot in the mapping records which process and thread
 ** hold the mutex: Windows mutexes are recursive, and this is how a second
@@ -76,7 +81,8 @@ struct mmkv_os_map {
     unsigned perms;  /* for the security of the parts' locks */
     wchar_t lock_name[160];
     HANDLE init;     /* the init lock (named mutex), while opening */
-    HANDLE presence; /* file mappings: the users event */
+    HANDLE presence; /* the users event (a named mapping's: once opened) */
+    wchar_t users_name[160]; /* named mappings: the event joined by mmkv_os_open_done */
     int init_held;   /* this handle holds the init lock */
     void *base;
     uint64_t size;
@@ -92,7 +98,7 @@ struct obj_names {
     wchar_t section[160]; /* named mappings only */
     wchar_t lock[160];
     wchar_t init[160];
-    wchar_t users[160]; /* file mappings only */
+    wchar_t users[160];
 };
 
 /* One hold: this process's extra handle to a named section. */
@@ -199,7 +205,7 @@ static void names_for_name(const char *name, struct obj_names *o)
     swprintf(o->section, 160, L"%ls\\sqlite-mmap.%hs", ns, name);
     swprintf(o->lock, 160, L"%ls\\sqlite-mmap-lock.%hs", ns, name);
     swprintf(o->init, 160, L"%ls\\sqlite-mmap-init.%hs", ns, name);
-    o->users[0] = 0;
+    swprintf(o->users, 160, L"%ls\\sqlite-mmap-users.%hs", ns, name);
 }
 
 /* Fills the object names of the open file h from its identity.  Returns 0,
@@ -269,6 +275,12 @@ static HANDLE named_mutex(const wchar_t *name, SECURITY_ATTRIBUTES *sa)
 static DWORD wait_for(HANDLE h, int timeout_ms)
 {
     return WaitForSingleObject(h, timeout_ms > 0 ? (DWORD)timeout_ms : 0);
+}
+
+/* Closes h unless it is NULL or INVALID_HANDLE_VALUE. */
+static void close_handle(HANDLE h)
+{
+    if (h && h != INVALID_HANDLE_VALUE) CloseHandle(h);
 }
 
 /* Takes the init lock of the mapping (a mutex called name).  Returns
@@ -521,13 +533,18 @@ static int open_named(struct mmkv_os_map *m, const char *name, int flags, uint64
         *(volatile uint64_t *)m->base = MMKV_OS_UNFINISHED;
         *created = 1;
     } else if (rc == MMKV_OK) {
-        /* The section existed, so another handle keeps it: an unfinished
-        ** marker here is not set up again under that handle (a creator
-        ** thread that died mid-way leaves it to its process, which holds
-        ** the section until it unlinks it or exits). */
-        uint64_t first = *(volatile uint64_t *)m->base;
-        rc = check_unfinished(m, first == MMKV_OS_UNFINISHED, flags, 0, created, err, errsz);
+        /* The section existed.  Marked unfinished, it is set up again only
+        ** if no handle that finished opening it is still there (none has
+        ** the users event open): its creator died mid-way. */
+        int unfinished = *(volatile uint64_t *)m->base == MMKV_OS_UNFINISHED, in_use = 0;
+        if (unfinished) {
+            HANDLE users = OpenEventW(SYNCHRONIZE, FALSE, o.users);
+            in_use = users != NULL || GetLastError() != ERROR_FILE_NOT_FOUND;
+            close_handle(users);
+        }
+        rc = check_unfinished(m, unfinished, flags, !in_use, created, err, errsz);
     }
+    wcscpy(m->users_name, o.users);
     if (rc == MMKV_OK && !(m->lock = named_mutex(o.lock, sa)))
         rc = fail_with(err, (size_t)errsz, MMKV_IOERR, "cannot create the lock");
     wcscpy(m->lock_name, o.lock);
@@ -595,19 +612,21 @@ int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsign
     return MMKV_OK;
 }
 
-/* Releases the init lock (the mutex object goes with its last handle). */
+/* Joins a named mapping's users (see the top of this file), then releases
+** the init lock (the mutex object goes with its last handle).  If the event
+** cannot be made, this handle goes uncounted: a stray "unfinished" marker
+** would then be set up again under it, as before that check existed. */
 void mmkv_os_open_done(mmkv_os_map *m)
 {
+    if (!m->is_file && m->users_name[0] && !m->presence) {
+        SECURITY_ATTRIBUTES sa_buf, *sa = attributes_for(m->perms, &sa_buf);
+        m->presence = CreateEventW(sa, TRUE, FALSE, m->users_name);
+        if (sa) LocalFree(sa->lpSecurityDescriptor);
+    }
     if (m->init_held) ReleaseMutex(m->init);
     m->init_held = 0;
     CloseHandle(m->init);
     m->init = NULL;
-}
-
-/* Closes h unless it is NULL or INVALID_HANDLE_VALUE. */
-static void close_handle(HANDLE h)
-{
-    if (h && h != INVALID_HANDLE_VALUE) CloseHandle(h);
 }
 
 /* Unmaps and closes every handle; see os.h for discard. */

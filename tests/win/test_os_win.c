@@ -11,6 +11,7 @@
 ** run and a fresh temporary directory, and removes them at the end.
 */
 #include "mmkv.h"
+#include "os.h"
 #include "winproc.h"
 
 #include <aclapi.h>
@@ -634,6 +635,7 @@ static void test_mapping_in_use_marked_unfinished_is_refused_not_set_up_again(vo
     mmkv_close(u);
     mmkv_close(s);
     assert_int_equal(mmkv_unlink(name), MMKV_OK);
+    assert_false(section_exists(wname)); /* the refused opener kept no handle */
 
     assert_int_equal(wp_make_temp_dir(dir, sizeof dir), 0);
     snprintf(path, sizeof path, "%s\\in-use.mmap", dir);
@@ -660,12 +662,52 @@ static void test_mapping_in_use_marked_unfinished_is_refused_not_set_up_again(vo
     CloseHandle(sec);
     LARGE_INTEGER size;
     assert_true(GetFileSizeEx(file, &size));
-    assert_int_equal(size.QuadPart, 4 * SIZE_64K); /* not emptied and cut to the opener's size */
+    assert_int_equal(size.QuadPart, 4 * SIZE_64K); /* unchanged */
     CloseHandle(file);
     assert_true(text_is(s, "k", "w"));
     assert_check_ok(s);
     mmkv_close(s);
     wp_remove_dir(dir);
+}
+
+/* A thread that dies while it creates a named mapping: it opens it (the
+** init lock held, the section marked unfinished) and exits, its handles
+** left to its process, which lives on. */
+static DWORD WINAPI die_creating(LPVOID name)
+{
+    mmkv_os_map *m;
+    int created, sole;
+    char err[256];
+    if (mmkv_os_open(name, 0, MMKV_OS_CREATE, SIZE_64K, 0600, 2000, &m, &created, &sole, err,
+                     sizeof err) == MMKV_OK &&
+        created)
+        ExitThread(0);
+    return 1;
+}
+
+/* The mapping that thread left is missing for mode=open and set up again by
+** mode=create, although the section lives on (its process keeps it): no
+** handle finished opening it, so none uses it. */
+static void test_mapping_left_unfinished_by_a_dead_thread_is_set_up_again(void **state)
+{
+    (void)state;
+    char name[64];
+    mmkv *s;
+    DWORD code = 1;
+    wp_unique_name(name, sizeof name, "osw");
+    HANDLE t = CreateThread(NULL, 0, die_creating, name, 0, NULL);
+    assert_non_null(t);
+    assert_int_equal(WaitForSingleObject(t, 30000), WAIT_OBJECT_0);
+    assert_true(GetExitCodeThread(t, &code));
+    assert_int_equal(code, 0);
+    CloseHandle(t);
+    assert_int_equal(open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &s), MMKV_CANTOPEN);
+    assert_int_equal(open_named(name, MMKV_MODE_CREATE, SIZE_64K, 0600, &s), MMKV_OK);
+    assert_int_equal(put_text(s, "k", "v"), MMKV_OK);
+    assert_true(text_is(s, "k", "v"));
+    assert_check_ok(s);
+    mmkv_close(s);
+    assert_int_equal(mmkv_unlink(name), MMKV_OK);
 }
 
 /* --- child roles --- */
@@ -770,6 +812,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_new_file_is_owner_only_by_default),
         cmocka_unit_test(test_file_left_unfinished_by_a_dead_creator_is_set_up_again),
         cmocka_unit_test(test_mapping_in_use_marked_unfinished_is_refused_not_set_up_again),
+        cmocka_unit_test(test_mapping_left_unfinished_by_a_dead_thread_is_set_up_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
