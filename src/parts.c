@@ -118,6 +118,14 @@ void parts_free(struct mmkv *s)
 int parts_create(struct mmkv *s, unsigned parts)
 {
     uint64_t region = (s->cap / parts) & ~(uint64_t)4095;
+    /* The options were checked against the size asked for; a mapping set up
+    ** again where its creator died may keep the size it had (a Windows
+    ** section cannot be resized). */
+    if (region < MMKV_MIN_SIZE)
+        return store_err(s, MMKV_INVALID,
+                         "mapping %s has %llu bytes, less than the minimum of 64K a part for %u "
+                         "parts",
+                         s->where, (unsigned long long)s->cap, parts);
     int rc = make_parts(s, parts, region);
     if (rc == MMKV_OK && mmkv_os_set_parts(s->os, parts, region))
         rc = store_err(s, MMKV_IOERR, "%s", mmkv_os_errmsg(s->os));

@@ -687,7 +687,9 @@ static DWORD WINAPI die_creating(LPVOID name)
 
 /* The mapping that thread left is missing for mode=open and set up again by
 ** mode=create, although the section lives on (its process keeps it): no
-** handle finished opening it, so none uses it. */
+** handle finished opening it, so none uses it.  The section keeps the size
+** it was made with (it cannot be resized): parts that would not fit it are
+** refused, and the mapping stays unfinished for the next opener. */
 static void test_mapping_left_unfinished_by_a_dead_thread_is_set_up_again(void **state)
 {
     (void)state;
@@ -702,7 +704,20 @@ static void test_mapping_left_unfinished_by_a_dead_thread_is_set_up_again(void *
     assert_int_equal(code, 0);
     CloseHandle(t);
     assert_int_equal(open_named(name, MMKV_MODE_OPEN, SIZE_64K, 0600, &s), MMKV_CANTOPEN);
-    assert_int_equal(open_named(name, MMKV_MODE_CREATE, SIZE_64K, 0600, &s), MMKV_OK);
+    mmkv_options o = mmkv_default_options();
+    char *err = NULL;
+    o.name = name;
+    o.mode = MMKV_MODE_CREATE;
+    o.size = 4 * SIZE_64K;
+    o.parts = 4;
+    o.timeout_ms = 2000;
+    assert_int_equal(mmkv_open(&o, &s, &err), MMKV_INVALID);
+    assert_non_null(strstr(err, "less than the minimum of 64K a part for 4 parts"));
+    free(err);
+    assert_int_equal(open_named(name, MMKV_MODE_CREATE, 4 * SIZE_64K, 0600, &s), MMKV_OK);
+    mmkv_stats st;
+    assert_int_equal(mmkv_stat(s, &st), MMKV_OK);
+    assert_int_equal(st.capacity, SIZE_64K);
     assert_int_equal(put_text(s, "k", "v"), MMKV_OK);
     assert_true(text_is(s, "k", "v"));
     assert_check_ok(s);
