@@ -7,10 +7,11 @@
 **
 ** Opening is race-free between processes: mmkv_os_open returns with an
 ** "init" lock held, during which the caller creates or validates the header;
-** mmkv_os_open_done releases it.  A mapping is "created" by an open that
-** finds it empty or unfinished (see MMKV_OS_UNFINISHED) with no other handle
-** on it; unfinished while in use, it is refused as corrupt (MMKV_CORRUPT).
-** While open, every handle holds a shared
+** mmkv_os_open_done releases it.  A mapping is "created" by an open in
+** create mode that finds it empty, or unfinished (see MMKV_OS_UNFINISHED)
+** with no handle left that finished opening it; unfinished while in use, it
+** is refused as corrupt (MMKV_CORRUPT), and without create mode it is
+** missing.  While open, every handle holds a shared
 ** "presence" lock, so an opener can tell that it is the only user (then any
 ** lock word left in the mapping by earlier processes is stale and may be
 ** reset, see *sole).
@@ -24,9 +25,10 @@
 typedef struct mmkv_os_map mmkv_os_map;
 
 /* The first 8 bytes of a mapping being created, until the store writes its
-** magic there as the last step.  An opener that holds the init lock and
-** finds this marker, with no other handle using the mapping, knows the
-** creator died and sets the mapping up again. */
+** magic there as the last step.  An opener in create mode that holds the
+** init lock and finds this marker, with no handle left that finished
+** opening the mapping, knows the creator died and sets the mapping up again
+** (see above). */
 #define MMKV_OS_UNFINISHED 0x6873696e69666e75ull /* "unfinish" */
 
 /* Bytes reserved in the mapping header for the platform's lock word. */
@@ -52,7 +54,8 @@ typedef struct mmkv_os_map mmkv_os_map;
 int mmkv_os_open(const char *name, int is_file, int flags, uint64_t size, unsigned perms,
                  int timeout_ms, mmkv_os_map **out, int *created, int *sole, char *err, int errsz);
 
-/* Releases the init lock taken by mmkv_os_open. */
+/* Releases the init lock taken by mmkv_os_open (on Windows, a named
+** mapping's handle first joins its users: see os_win.c). */
 void mmkv_os_open_done(mmkv_os_map *m);
 
 /* Unmaps and closes.  A created mapping whose initialisation was not

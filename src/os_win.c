@@ -419,9 +419,11 @@ static int file_is_unfinished(HANDLE file, LONGLONG fsize)
 }
 
 /* Decides what an unfinished mapping (its creator died, or it is empty)
-** means: without MMKV_OS_CREATE it is missing; with it, it is set up again
-** (*created = 1) if no other handle uses it (sole), and refused as corrupt if
-** one does: then no creator died mid-way, the marker is damage, and setting
+** means.  Without MMKV_OS_CREATE it is missing.  With it, it is set up again
+** (*created = 1) if no other handle uses it (sole: for a named section, no
+** handle that finished opening it is left; for a file, no handle at all),
+** and refused as corrupt if one does: the marker is then damage (or, for a
+** file, its creator was a thread whose process still holds it), and setting
 ** the mapping up again would reset its lock slot and its size under its
 ** users (as in os_unix.c).  A finished one is opened (*created = 0).
 ** Returns MMKV_OK, or MMKV_CANTOPEN or MMKV_CORRUPT with err set. */
